@@ -1,0 +1,90 @@
+// The dirty index: a radix tree of 64-bit tag bitmaps, one tree per tag,
+// plus one lock bit per block.
+//
+// Shape (the kernel's XArray marks are the model): level 0 holds one bit per
+// block; each word of level L+1 holds one bit per word of level L, set when
+// that word is non-zero. The top level is a single word. For N blocks a tag
+// uses N/64 + N/64^2 + ... ≈ 1.016·N/64 words, about 1.02 bits per block.
+//
+// All memory is one anonymous MAP_NORESERVE reservation. Pages are committed
+// by the kernel on first store, so an index over a sparse 64 GiB file commits
+// only the pages under blocks that were ever tagged.
+//
+// Every function here except create and destroy is async-signal-safe and
+// lock-free: it uses only atomic loads and read-modify-writes.
+#ifndef PMT_INDEX_H
+#define PMT_INDEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// The tags. DIRTY: written since the last successful flush. TOWRITE: taken
+/// into a sync's flush set (see Sync/SyncEngine.swift).
+typedef enum {
+    PMT_TAG_DIRTY = 0,
+    PMT_TAG_TOWRITE = 1,
+} pmt_tag;
+
+enum { PMT_TAG_COUNT = 2 };
+
+/// The most blocks an index can hold (2^42: 16 PiB of 4 KiB blocks).
+#define PMT_INDEX_MAX_BLOCKS (UINT64_C(1) << 42)
+
+typedef struct pmt_index pmt_index;
+
+/// Reserves an index for `nblocks` blocks, all tags clear, all unlocked.
+/// Returns NULL and sets errno (EINVAL for 0 or too many blocks, ENOMEM).
+pmt_index *pmt_index_create(uint64_t nblocks);
+
+/// Releases the reservation. No other thread may use the index.
+void pmt_index_destroy(pmt_index *index);
+
+uint64_t pmt_index_block_count(const pmt_index *index);
+
+/// Bytes reserved (address space) and bytes the kernel has committed now
+/// (resident pages, measured with mincore). For tests and statistics.
+size_t pmt_index_reserved_bytes(const pmt_index *index);
+size_t pmt_index_resident_bytes(const pmt_index *index);
+
+/// Tag one block, or the blocks [first, first+count). Lock-free: an atomic OR
+/// into the leaf, then up the levels until a summary bit is already set.
+void pmt_index_set(pmt_index *index, pmt_tag tag, uint64_t block);
+void pmt_index_set_range(pmt_index *index, pmt_tag tag, uint64_t first, uint64_t count);
+
+/// Clear a tag over [first, first+count). A summary bit is cleared only when
+/// the word below it became empty, and is restored if a racing set refilled it.
+void pmt_index_clear_range(pmt_index *index, pmt_tag tag, uint64_t first, uint64_t count);
+
+bool pmt_index_test(const pmt_index *index, pmt_tag tag, uint64_t block);
+
+/// For every block in [first, first+count) that has `from` set, set `to`.
+/// Visits only tagged subtrees of `from`.
+void pmt_index_copy_tag(pmt_index *index, pmt_tag from, pmt_tag to, uint64_t first, uint64_t count);
+
+/// The first block in [from, limit) that has every tag in `tags` set (a bit
+/// mask of 1u << pmt_tag), or `limit` if there is none. Clean subtrees of the
+/// lowest tag in `tags` are skipped: O(log64 N) per call.
+uint64_t pmt_index_find_set(const pmt_index *index, unsigned tags, uint64_t from, uint64_t limit);
+
+/// The first block in [from, limit) that lacks some tag in `tags`, or
+/// `limit`: the end of the run that starts at `from`. O(run length / 64).
+uint64_t pmt_index_find_clear(const pmt_index *index, unsigned tags, uint64_t from, uint64_t limit);
+
+/// Number of blocks in [first, first+count) with `tag` set. O(k·log64 N).
+uint64_t pmt_index_count(const pmt_index *index, pmt_tag tag, uint64_t first, uint64_t count);
+
+/// Checks the summary invariant of every level for every tag: a summary bit
+/// is set if and only if the word below it is non-zero. Returns true when it
+/// holds. Only meaningful while no thread is changing the index. O(N/64).
+bool pmt_index_check_invariants(const pmt_index *index);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

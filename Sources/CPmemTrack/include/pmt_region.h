@@ -1,0 +1,75 @@
+// Tracked regions and the registry the fault handler searches.
+#ifndef PMT_REGION_H
+#define PMT_REGION_H
+
+#include "pmt_index.h"
+#include <stdatomic.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Test-only pause points on the fault path (see pmt_set_fault_hook).
+typedef enum {
+    PMT_FAULT_LOCKED = 0,   // the block lock is held, DIRTY not yet set
+    PMT_FAULT_DIRTIED = 1,  // DIRTY is set, the block is still read-only
+} pmt_fault_step;
+
+typedef void (*pmt_fault_hook)(void *context, pmt_fault_step step, uint64_t block);
+
+/// One tracked mapping as the fault handler sees it. Owned by the Swift
+/// TrackedMapping; the handler reads it only while registered.
+typedef struct pmt_region {
+    uintptr_t base;
+    size_t length;            // bytes mapped, a multiple of the page size
+    unsigned block_shift;     // log2 of the block size
+    uint64_t nblocks;
+    pmt_index *index;
+    _Atomic uint64_t write_faults;     // faults that dirtied a block
+    _Atomic uint64_t degraded_events;  // times mprotect failed with ENOMEM
+                                       // and the whole region went writable
+    _Atomic(pmt_fault_hook) fault_hook;
+    void *fault_hook_context;
+} pmt_region;
+
+/// Allocates a region record (not in a signal handler). NULL on ENOMEM.
+pmt_region *pmt_region_create(uintptr_t base, size_t length, unsigned block_shift, pmt_index *index);
+/// Frees it. It must not be registered.
+void pmt_region_destroy(pmt_region *region);
+uint64_t pmt_region_write_faults(const pmt_region *region);
+uint64_t pmt_region_degraded_events(const pmt_region *region);
+
+/// Capacity of the registry: regions tracked at once in one process.
+#define PMT_REGISTRY_SLOTS 1024
+
+/// Publishes `region` to the fault handler. Returns 0, or -1 with errno
+/// ENOSPC when every slot is taken.
+int pmt_register(pmt_region *region);
+
+/// Withdraws `region` and returns once no fault handler is still reading it;
+/// after that the caller may free it.
+void pmt_unregister(pmt_region *region);
+
+/// Slots in use now. For leak tests.
+unsigned pmt_registry_count(void);
+
+/// Installs the SIGSEGV handler once per process, saving the previous
+/// action to chain to. Returns 0, or -1 with errno from sigaction.
+int pmt_install_handler(void);
+
+/// Runs the fault path for `addr` in the calling thread, exactly as the
+/// handler would for a write fault: returns 1 if the address belongs to a
+/// registered region and the block was made writable, 0 if not ours, -1 if
+/// mprotect failed beyond recovery.
+int pmt_handle_write_fault(uintptr_t addr);
+
+/// Sets or clears (NULL) a test-only hook the fault path calls at each
+/// pmt_fault_step. Release builds still call it through one predictable
+/// branch on a NULL pointer.
+void pmt_set_fault_hook(pmt_region *region, pmt_fault_hook hook, void *context);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,300 @@
+// The dirty index. See include/pmt_index.h for the shape and the contract.
+//
+// Memory ordering: every atomic here is sequentially consistent. The proofs
+// in the comments below reason about one total order of these operations;
+// relaxing any of them needs a new proof.
+#include "index_layout.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define WORD_BITS 64
+#define ALL_ONES UINT64_MAX
+
+static inline uint64_t bit(uint64_t i) { return UINT64_C(1) << (i & 63); }
+
+/// Bits [lo, hi) of a word, 0 <= lo < hi <= 64.
+static inline uint64_t span_mask(unsigned lo, unsigned hi) {
+    uint64_t upper = hi == 64 ? ALL_ONES : (bit(hi) - 1);
+    return upper & ~(bit(lo) - 1);
+}
+
+static inline uint64_t div_up(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+
+pmt_index *pmt_index_create(uint64_t nblocks) {
+    if (nblocks == 0 || nblocks > PMT_INDEX_MAX_BLOCKS) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uint64_t words[PMT_MAX_LEVELS] = {0};
+    unsigned levels = 0;
+    uint64_t n = nblocks;
+    do {
+        words[levels] = div_up(n, WORD_BITS);
+        n = words[levels];
+        levels++;
+    } while (n > 1);
+    uint64_t tag_words = 0;
+    for (unsigned l = 0; l < levels; l++) tag_words += words[l];
+    uint64_t lock_words = div_up(nblocks, 32);
+
+    size_t header = (sizeof(struct pmt_index) + page - 1) / page * page;
+    size_t bytes = header + PMT_TAG_COUNT * tag_words * 8 + lock_words * 4;
+    bytes = (bytes + page - 1) / page * page;
+    // MAP_NORESERVE: address space only. The kernel commits a zero page on the
+    // first store to it, which is what makes sparse mappings cheap.
+    void *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (mem == MAP_FAILED) return NULL;
+
+    struct pmt_index *index = mem;
+    index->nblocks = nblocks;
+    index->levels = levels;
+    index->reservation = mem;
+    index->reservation_bytes = bytes;
+    index->lock_words = lock_words;
+    char *cursor = (char *)mem + header;
+    for (unsigned t = 0; t < PMT_TAG_COUNT; t++) {
+        for (unsigned l = 0; l < levels; l++) {
+            index->words[l] = words[l];
+            index->tag[t][l] = (_Atomic uint64_t *)cursor;
+            cursor += words[l] * 8;
+        }
+    }
+    index->locks = (_Atomic uint32_t *)cursor;
+    return index;
+}
+
+void pmt_index_destroy(pmt_index *index) {
+    if (index) munmap(index->reservation, index->reservation_bytes);
+}
+
+uint64_t pmt_index_block_count(const pmt_index *index) { return index->nblocks; }
+
+size_t pmt_index_reserved_bytes(const pmt_index *index) { return index->reservation_bytes; }
+
+size_t pmt_index_resident_bytes(const pmt_index *index) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t pages = index->reservation_bytes / page, resident = 0;
+    unsigned char vec[256];
+    for (size_t first = 0; first < pages; first += sizeof vec) {
+        size_t chunk = pages - first < sizeof vec ? pages - first : sizeof vec;
+        if (mincore((char *)index->reservation + first * page, chunk * page, vec) != 0) return 0;
+        for (size_t i = 0; i < chunk; i++) resident += vec[i] & 1;
+    }
+    return resident * page;
+}
+
+// MARK: Setting
+
+/// Makes the summary path above word `w` of `level` show it as non-empty.
+/// Stops at the first summary bit already set: whoever set it finished this
+/// path first, and a clearer that clears it afterwards re-reads the word
+/// below and restores it (see clear_summaries), so nothing stays lost.
+static void set_summaries(pmt_index *index, pmt_tag tag, unsigned level, uint64_t w) {
+    for (unsigned l = level + 1; l < index->levels; l++) {
+        _Atomic uint64_t *word = &index->tag[tag][l][w / WORD_BITS];
+        // A plain load first: in the common case the bit is set and the
+        // cache line stays shared instead of bouncing between cores.
+        if (atomic_load(word) & bit(w)) return;
+        atomic_fetch_or(word, bit(w));
+        w /= WORD_BITS;
+    }
+}
+
+static inline void set_mask(pmt_index *index, pmt_tag tag, uint64_t w, uint64_t mask) {
+    atomic_fetch_or(&index->tag[tag][0][w], mask);
+    set_summaries(index, tag, 0, w);
+}
+
+void pmt_index_set(pmt_index *index, pmt_tag tag, uint64_t block) {
+    set_mask(index, tag, block / WORD_BITS, bit(block));
+}
+
+void pmt_index_set_range(pmt_index *index, pmt_tag tag, uint64_t first, uint64_t count) {
+    uint64_t end = first + count;
+    while (first < end) {
+        uint64_t w = first / WORD_BITS;
+        uint64_t stop = (w + 1) * WORD_BITS < end ? (w + 1) * WORD_BITS : end;
+        set_mask(index, tag, w, span_mask(first % 64, (unsigned)(stop - w * WORD_BITS)));
+        first = stop;
+    }
+}
+
+bool pmt_index_test(const pmt_index *index, pmt_tag tag, uint64_t block) {
+    return (atomic_load(&index->tag[tag][0][block / WORD_BITS]) & bit(block)) != 0;
+}
+
+// MARK: Clearing
+
+/// Word `w` of `level` became empty: clear its summary bit, and go on up
+/// while words become empty. After clearing a summary bit, re-read the word
+/// below: a setter that refilled it may have seen the summary bit still set
+/// and stopped, so the clearer restores the path for it. The whole pass is
+/// a clear window for readers (see pmt_index_find_set).
+static void clear_summaries(pmt_index *index, pmt_tag tag, unsigned level, uint64_t w) {
+    atomic_fetch_add(&index->clearing, 1);
+    for (unsigned l = level + 1; l < index->levels; l++) {
+        _Atomic uint64_t *word = &index->tag[tag][l][w / WORD_BITS];
+        uint64_t old = atomic_fetch_and(word, ~bit(w));
+        if (atomic_load(&index->tag[tag][l - 1][w]) != 0) {
+            set_summaries(index, tag, l - 1, w);
+            break;
+        }
+        if ((old & ~bit(w)) != 0) break;   // this word still has other children
+        w /= WORD_BITS;
+    }
+    atomic_fetch_add(&index->clear_generation, 1);
+    atomic_fetch_sub(&index->clearing, 1);
+}
+
+void pmt_index_clear_range(pmt_index *index, pmt_tag tag, uint64_t first, uint64_t count) {
+    uint64_t end = first + count;
+    while (first < end) {
+        uint64_t w = first / WORD_BITS;
+        uint64_t stop = (w + 1) * WORD_BITS < end ? (w + 1) * WORD_BITS : end;
+        uint64_t mask = span_mask(first % 64, (unsigned)(stop - w * WORD_BITS));
+        uint64_t old = atomic_fetch_and(&index->tag[tag][0][w], ~mask);
+        // Only the clear that empties a word touches the levels above.
+        if ((old & mask) != 0 && (old & ~mask) == 0) clear_summaries(index, tag, 0, w);
+        first = stop;
+    }
+}
+
+// MARK: Finding
+
+/// The first word index >= i at `level` that its summary (level+1) marks
+/// non-empty, or UINT64_MAX. Climbs only while summary words are empty.
+static uint64_t next_marked(const pmt_index *index, pmt_tag tag, unsigned level, uint64_t i) {
+    if (i >= index->words[level]) return UINT64_MAX;
+    if (level + 1 == index->levels) return i;   // the top word has no summary
+    for (;;) {
+        uint64_t s = i / WORD_BITS;
+        uint64_t bits = atomic_load(&index->tag[tag][level + 1][s]) & ~(bit(i) - 1);
+        if (bits) return s * WORD_BITS + (uint64_t)__builtin_ctzll(bits);
+        // Nothing left in summary word s: find the next marked one above it.
+        uint64_t next = next_marked(index, tag, level + 1, s + 1);
+        if (next == UINT64_MAX) return UINT64_MAX;
+        i = next * WORD_BITS;
+    }
+}
+
+static inline uint64_t leaf_bits(const pmt_index *index, unsigned tags, uint64_t w) {
+    uint64_t bits = ALL_ONES;
+    for (unsigned t = 0; t < PMT_TAG_COUNT; t++)
+        if (tags & (1u << t)) bits &= atomic_load(&index->tag[t][0][w]);
+    return bits;
+}
+
+static uint64_t scan_leaves(const pmt_index *index, unsigned tags, uint64_t from, uint64_t limit) {
+    for (uint64_t pos = from; pos < limit;) {
+        uint64_t w = pos / WORD_BITS;
+        uint64_t bits = leaf_bits(index, tags, w) & ~(bit(pos) - 1);
+        if (bits) {
+            uint64_t found = w * WORD_BITS + (uint64_t)__builtin_ctzll(bits);
+            return found < limit ? found : limit;
+        }
+        pos = (w + 1) * WORD_BITS;
+    }
+    return limit;
+}
+
+static uint64_t tree_find(const pmt_index *index, unsigned tags, uint64_t from, uint64_t limit) {
+    pmt_tag guide = (tags & 1u) ? PMT_TAG_DIRTY : PMT_TAG_TOWRITE;
+    uint64_t pos = from;
+    while (pos < limit) {
+        uint64_t w = next_marked(index, guide, 0, pos / WORD_BITS);
+        if (w == UINT64_MAX || w * WORD_BITS >= limit) return limit;
+        if (w * WORD_BITS > pos) pos = w * WORD_BITS;
+        uint64_t bits = leaf_bits(index, tags, w) & ~(bit(pos) - 1);
+        if (bits) {
+            uint64_t found = w * WORD_BITS + (uint64_t)__builtin_ctzll(bits);
+            return found < limit ? found : limit;
+        }
+        pos = (w + 1) * WORD_BITS;   // a stale summary bit, or other tags clear
+    }
+    return limit;
+}
+
+uint64_t pmt_index_find_set(const pmt_index *index, unsigned tags, uint64_t from, uint64_t limit) {
+    if (limit > index->nblocks) limit = index->nblocks;
+    if (from >= limit || (tags & 3u) == 0) return limit;
+    // A summary bit is missing only inside a clear window. If a window was
+    // open, or one closed, while we searched, the search may have skipped a
+    // subtree between `from` and its answer; leaves are never missing bits,
+    // so scanning them over that span is exact.
+    uint32_t clearing_before = atomic_load(&index->clearing);
+    uint64_t generation_before = atomic_load(&index->clear_generation);
+    uint64_t found = tree_find(index, tags, from, limit);
+    uint32_t clearing_after = atomic_load(&index->clearing);
+    uint64_t generation_after = atomic_load(&index->clear_generation);
+    if (clearing_before | clearing_after || generation_before != generation_after)
+        found = scan_leaves(index, tags, from, found);
+    return found;
+}
+
+uint64_t pmt_index_find_clear(const pmt_index *index, unsigned tags, uint64_t from, uint64_t limit) {
+    if (limit > index->nblocks) limit = index->nblocks;
+    for (uint64_t pos = from; pos < limit;) {
+        uint64_t w = pos / WORD_BITS;
+        uint64_t gaps = ~leaf_bits(index, tags, w) & ~(bit(pos) - 1);
+        if (gaps) {
+            uint64_t found = w * WORD_BITS + (uint64_t)__builtin_ctzll(gaps);
+            return found < limit ? found : limit;
+        }
+        pos = (w + 1) * WORD_BITS;
+    }
+    return limit;
+}
+
+// MARK: Whole-range operations
+
+/// Calls `body` with each non-empty leaf word of `tag` in [first, first+count),
+/// masked to the range. Visits only tagged subtrees.
+#define FOR_EACH_TAGGED_WORD(index, tg, first, count, w, bits, body)                  \
+    do {                                                                               \
+        uint64_t end_ = (first) + (count), pos_ = (first);                             \
+        while ((pos_ = pmt_index_find_set((index), 1u << (tg), pos_, end_)) < end_) { \
+            uint64_t w = pos_ / WORD_BITS;                                             \
+            uint64_t stop_ = (w + 1) * WORD_BITS < end_ ? (w + 1) * WORD_BITS : end_;  \
+            uint64_t bits = atomic_load(&(index)->tag[tg][0][w]) &                    \
+                            span_mask(pos_ % 64, (unsigned)(stop_ - w * WORD_BITS));   \
+            body;                                                                      \
+            pos_ = stop_;                                                              \
+        }                                                                              \
+    } while (0)
+
+void pmt_index_copy_tag(pmt_index *index, pmt_tag from, pmt_tag to, uint64_t first, uint64_t count) {
+    FOR_EACH_TAGGED_WORD(index, from, first, count, w, bits, {
+        if (bits) set_mask(index, to, w, bits);
+    });
+}
+
+uint64_t pmt_index_count(const pmt_index *index, pmt_tag tag, uint64_t first, uint64_t count) {
+    uint64_t total = 0;
+    FOR_EACH_TAGGED_WORD(index, tag, first, count, w, bits, {
+        total += (uint64_t)__builtin_popcountll(bits);
+    });
+    return total;
+}
+
+bool pmt_index_check_invariants(const pmt_index *index) {
+    for (unsigned t = 0; t < PMT_TAG_COUNT; t++) {
+        // No leaf bit beyond the last block.
+        uint64_t last = index->words[0] - 1;
+        unsigned used = (unsigned)(index->nblocks - last * WORD_BITS);
+        if (atomic_load(&index->tag[t][0][last]) & ~span_mask(0, used)) return false;
+        for (unsigned l = 0; l + 1 < index->levels; l++) {
+            for (uint64_t w = 0; w < index->words[l]; w++) {
+                bool nonempty = atomic_load(&index->tag[t][l][w]) != 0;
+                bool marked = (atomic_load(&index->tag[t][l + 1][w / WORD_BITS]) & bit(w)) != 0;
+                if (nonempty != marked) return false;
+            }
+            for (uint64_t w = index->words[l]; w < index->words[l + 1] * WORD_BITS; w++)
+                if (atomic_load(&index->tag[t][l + 1][w / WORD_BITS]) & bit(w)) return false;
+        }
+    }
+    return true;
+}

@@ -1,0 +1,34 @@
+// Internal layout of the dirty index, shared by index.c and lock.c.
+#ifndef PMT_INDEX_LAYOUT_H
+#define PMT_INDEX_LAYOUT_H
+
+#include "pmt_index.h"
+#include <stdatomic.h>
+
+/// log64 of 2^42 blocks rounds up to 7 levels.
+#define PMT_MAX_LEVELS 7
+/// Futex waiters are counted in buckets hashed by lock word.
+#define PMT_WAIT_BUCKETS 64
+
+struct pmt_index {
+    uint64_t nblocks;
+    unsigned levels;                           // 1 + number of summary levels
+    uint64_t words[PMT_MAX_LEVELS];            // words at each level (level 0 = leaves)
+    _Atomic uint64_t *tag[PMT_TAG_COUNT][PMT_MAX_LEVELS];
+    /// One lock bit per block, in 32-bit words because futex waits on 32 bits.
+    _Atomic uint32_t *locks;
+    uint64_t lock_words;
+    /// Threads sleeping in futex_wait on a lock word hashed to each bucket.
+    /// An unlock issues FUTEX_WAKE only when its bucket is non-zero.
+    _Atomic uint32_t waiters[PMT_WAIT_BUCKETS];
+    /// Summary-clear window: `clearing` counts clearers between clearing a
+    /// summary bit and deciding whether to restore it; `clear_generation`
+    /// advances at the end of each window. A reader that saw either change
+    /// may have skipped a subtree and falls back to an exact leaf scan.
+    _Atomic uint32_t clearing;
+    _Atomic uint64_t clear_generation;
+    void *reservation;
+    size_t reservation_bytes;
+};
+
+#endif
