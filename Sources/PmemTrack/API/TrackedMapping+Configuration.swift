@@ -1,0 +1,56 @@
+extension TrackedMapping {
+    /// How a mapping is made durable.
+    public enum FlushMode: Hashable, Sendable {
+        /// libpmem's verdict: cache flushes on persistent memory, msync otherwise.
+        case automatic
+        /// CPU cache-line flushes and a fence (`pmem_flush`, `pmem_drain`).
+        /// Only valid where libpmem reports persistent memory.
+        case cacheFlush
+        /// `msync(MS_SYNC)` through `pmem_msync`. Valid on any mapping.
+        case msync
+    }
+
+    /// Tracking granularity and flush mode.
+    public struct Configuration: Hashable, Sendable {
+        /// The largest block size: one x86-64 huge page, like a DAX PMD entry.
+        public static let maximumBlockSize = 2 << 20
+
+        /// Bytes per tracked block: a power of two, a multiple of the page
+        /// size, at most ``maximumBlockSize``. A store anywhere in a block
+        /// makes the whole block dirty and the next sync flushes all of it.
+        public var blockSize: Int
+        public var flushMode: FlushMode
+
+        /// - Parameters:
+        ///   - blockSize: Defaults to the page size.
+        ///   - flushMode: Defaults to ``FlushMode/automatic``.
+        public init(blockSize: Int = TrackedMapping.pageSize, flushMode: FlushMode = .automatic) {
+            self.blockSize = blockSize
+            self.flushMode = flushMode
+        }
+
+        func validated() throws(PmemTrackError) -> Configuration {
+            let size = blockSize
+            guard size > 0, size & (size - 1) == 0, size % TrackedMapping.pageSize == 0,
+                  size <= Self.maximumBlockSize
+            else { throw .invalidBlockSize(size) }
+            return self
+        }
+    }
+
+    /// How to open the file; these mirror `pmem_map_file`'s flags.
+    public struct Options: OptionSet, Hashable, Sendable {
+        public let rawValue: Int32
+        public init(rawValue: Int32) { self.rawValue = rawValue }
+
+        /// Create the file if missing, and set its length to `length`.
+        public static let create = Options(rawValue: 1 << 0)
+        /// With `.create`: fail if the file exists.
+        public static let exclusive = Options(rawValue: 1 << 1)
+        /// With `.create`: extend the file without allocating blocks.
+        public static let sparse = Options(rawValue: 1 << 2)
+        /// `path` names a directory; map a new unnamed file in it that is
+        /// removed when unmapped.
+        public static let tmpfile = Options(rawValue: 1 << 3)
+    }
+}

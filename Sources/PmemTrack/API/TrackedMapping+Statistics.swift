@@ -1,0 +1,45 @@
+import Synchronization
+
+extension TrackedMapping {
+    /// A snapshot of a mapping's counters. Counts are since the mapping was
+    /// opened; ``dirtyBlocks`` is the state now.
+    public struct Statistics: Hashable, Sendable {
+        /// Stores that faulted and dirtied a clean block.
+        public var writeFaults: UInt64
+        /// Calls to `sync()` and `sync(offset:length:)`, including failed ones.
+        public var syncs: UInt64
+        /// Blocks written back successfully.
+        public var blocksFlushed: UInt64
+        /// Bytes written back successfully.
+        public var bytesFlushed: UInt64
+        /// Flush calls made: one per run of adjacent dirty blocks.
+        public var flushCalls: UInt64
+        /// Flush calls that failed; their blocks stayed dirty.
+        public var flushFailures: UInt64
+        /// Runs that could not be write-protected again after a flush
+        /// (mprotect failed, typically at the VMA limit). They were flushed
+        /// and stay dirty and writable.
+        public var protectFailures: UInt64
+        /// Times the VMA limit forced the whole mapping writable and dirty.
+        public var degradedEvents: UInt64
+        /// Blocks dirty now.
+        public var dirtyBlocks: Int
+        /// Bytes of memory the dirty index has committed now.
+        public var indexResidentBytes: Int
+    }
+}
+
+/// The sync engine's counters, shared by all threads syncing one mapping.
+final class SyncCounters: Sendable {
+    let syncs = Atomic<UInt64>(0)
+    let blocksFlushed = Atomic<UInt64>(0)
+    let bytesFlushed = Atomic<UInt64>(0)
+    let flushCalls = Atomic<UInt64>(0)
+    let flushFailures = Atomic<UInt64>(0)
+    let protectFailures = Atomic<UInt64>(0)
+}
+
+extension Atomic where Value == UInt64 {
+    func add(_ amount: UInt64) { wrappingAdd(amount, ordering: .relaxed) }
+    var value: UInt64 { load(ordering: .relaxed) }
+}

@@ -1,0 +1,225 @@
+import CLibpmem
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A memory-mapped file whose writes are tracked block by block, so that
+/// ``sync()`` flushes exactly the blocks written since the last flush.
+///
+/// ```swift
+/// let map = try TrackedMapping(path: "/mnt/pmem/db", length: 1 << 30, options: [.create])
+/// map.bytes.storeBytes(of: 42, toByteOffset: 8192, as: UInt64.self)
+/// try map.sync(offset: 8192, length: 8)   // flushes the one dirty block
+/// try map.close()
+/// ```
+///
+/// Write with plain stores through ``bytes``. The first store to a clean
+/// block faults once; PmemTrack's handler marks the block dirty and lets the
+/// store proceed. ``sync()`` (like fsync) and ``sync(offset:length:)`` (like
+/// msync) write back the dirty blocks, with CPU cache flushes on persistent
+/// memory or msync on ordinary files, and return only when they are durable.
+///
+/// All methods are safe to call from any thread, concurrently.
+///
+/// - Important: Do not change the protection of ``bytes`` yourself, and do
+///   not pass ``bytes`` to the kernel as a destination (`read(2)`, `recv`):
+///   the kernel cannot fault on a clean block and fails with `EFAULT`.
+public final class TrackedMapping: @unchecked Sendable {
+    /// The system page size: the smallest and default block size.
+    public static let pageSize = System.pageSize
+
+    /// The whole mapping. Invalid after ``close()``.
+    public let bytes: UnsafeMutableRawBufferPointer
+    /// Whether libpmem considers the mapping persistent memory, where CPU
+    /// cache flushes make stores durable.
+    public let isPersistentMemory: Bool
+    /// Bytes per tracked block.
+    public let blockSize: Int
+    /// The flush mode in use: ``FlushMode/cacheFlush`` or ``FlushMode/msync``.
+    public let flushMode: FlushMode
+
+    private let index: DirtyIndex
+    private let tracker: any WriteTracker
+    private let engine: SyncEngine
+    private let counters: SyncCounters
+    private let state = ReadWriteLock()
+    /// Guarded by `state`.
+    private var isClosed = false
+
+    /// Maps `path` and starts tracking writes.
+    ///
+    /// - Parameters:
+    ///   - path: The file to map; with ``Options/tmpfile``, a directory.
+    ///   - length: The mapping's length in bytes. Required with
+    ///     ``Options/create`` or ``Options/tmpfile``. Otherwise the whole file
+    ///     is mapped, and a length, if given, must equal the file's.
+    ///   - options: How to open the file.
+    ///   - configuration: Block size and flush mode.
+    /// - Throws: ``PmemTrackError``; nothing stays mapped after a failure.
+    public convenience init(
+        path: FilePath, length: Int? = nil, options: Options = [], configuration: Configuration = .init()
+    ) throws(PmemTrackError) {
+        try self.init(path: path.string, length: length, options: options, configuration: configuration)
+    }
+
+    /// Maps `path` and starts tracking writes. See
+    /// ``init(path:length:options:configuration:)-(FilePath,_,_,_)``.
+    public convenience init(
+        path: String, length: Int? = nil, options: Options = [], configuration: Configuration = .init()
+    ) throws(PmemTrackError) {
+        try self.init(path: path, length: length, options: options, configuration: configuration) { mode in
+            mode == .cacheFlush ? CacheLineFlusher() as any Flusher : MsyncFlusher()
+        }
+    }
+
+    /// The designated initializer; tests pass their own flusher.
+    init(
+        path: String, length: Int?, options: Options, configuration: Configuration,
+        makeFlusher: (FlushMode) -> any Flusher
+    ) throws(PmemTrackError) {
+        let configuration = try configuration.validated()
+        let mapping = try Self.map(path: path, length: length, options: options)
+        var mapped = true
+        defer { if mapped { _ = System.pmemUnmap(mapping.base, mapping.length) } }
+
+        let mode: FlushMode
+        switch configuration.flushMode {
+        case .automatic: mode = mapping.isPersistentMemory ? .cacheFlush : .msync
+        case .cacheFlush:
+            guard mapping.isPersistentMemory else { throw .cacheFlushUnavailable }
+            mode = .cacheFlush
+        case .msync: mode = .msync
+        }
+
+        let blockCount = (mapping.length + configuration.blockSize - 1) / configuration.blockSize
+        let index = try DirtyIndex(blockCount: UInt64(blockCount))
+        let tracker = try ProtectionTracker(
+            base: mapping.base, length: mapping.length, blockSize: configuration.blockSize, index: index)
+        try tracker.start()
+
+        self.bytes = UnsafeMutableRawBufferPointer(start: mapping.base, count: mapping.length)
+        self.isPersistentMemory = mapping.isPersistentMemory
+        self.blockSize = configuration.blockSize
+        self.flushMode = mode
+        self.index = index
+        self.tracker = tracker
+        self.counters = SyncCounters()
+        self.engine = SyncEngine(
+            index: index, tracker: tracker, flusher: makeFlusher(mode), base: mapping.base,
+            length: mapping.length, blockShift: configuration.blockSize.trailingZeroBitCount,
+            counters: counters)
+        mapped = false
+    }
+
+    private static func map(path: String, length: Int?, options: Options) throws(PmemTrackError) -> System.PmemMapping {
+        let creating = !options.isDisjoint(with: [.create, .tmpfile])
+        if let length, length <= 0 { throw .invalidLength(length) }
+        if creating && length == nil { throw .invalidLength(0) }
+        var flags: Int32 = 0
+        if creating { flags |= PMEM_FILE_CREATE }
+        if options.contains(.exclusive) { flags |= PMEM_FILE_EXCL }
+        if options.contains(.sparse) { flags |= PMEM_FILE_SPARSE }
+        if options.contains(.tmpfile) { flags |= PMEM_FILE_TMPFILE }
+        let mapping: System.PmemMapping
+        switch System.pmemMapFile(path, length: creating ? length! : 0, flags: flags, mode: 0o666) {
+        case .success(let value): mapping = value
+        case .failure(let errno): throw .system(errno, operation: "pmem_map_file")
+        }
+        if !creating, let length, length != mapping.length {
+            _ = System.pmemUnmap(mapping.base, mapping.length)
+            throw .invalidLength(length)
+        }
+        return mapping
+    }
+
+    deinit {
+        if !isClosed { release() }
+    }
+
+    /// Unmaps the file. Does not sync: blocks still dirty are written back
+    /// only as far as the kernel's own writeback of the file does, which
+    /// gives no durability guarantee. Call ``sync()`` first.
+    ///
+    /// Waits for syncs in progress. Stores to ``bytes`` after close crash.
+    /// - Throws: ``PmemTrackError/closed`` if already closed.
+    public func close() throws(PmemTrackError) {
+        try state.withWriteLock { () throws(PmemTrackError) in
+            guard !isClosed else { throw .closed }
+            isClosed = true
+            release()
+        }
+    }
+
+    private func release() {
+        // Withdraw from the fault handler before unmapping, so that no fault
+        // path is inside the region when its pages go away.
+        tracker.stop()
+        _ = System.pmemUnmap(bytes.baseAddress!, bytes.count)
+    }
+
+    private func whileOpen<T>(_ body: () throws(PmemTrackError) -> T) throws(PmemTrackError) -> T {
+        try state.withReadLock { () throws(PmemTrackError) -> T in
+            guard !isClosed else { throw .closed }
+            return try body()
+        }
+    }
+
+    /// Makes every store to the mapping that completed before this call
+    /// durable, flushing only the dirty blocks. The fsync of PmemTrack.
+    ///
+    /// - Throws: ``PmemTrackError/flushFailed(_:range:)`` for the first run
+    ///   that could not be written back (those blocks stay dirty; a later
+    ///   sync retries them), or ``PmemTrackError/closed``.
+    public func sync() throws(PmemTrackError) {
+        try whileOpen { () throws(PmemTrackError) in try engine.sync(0..<index.blockCount) }
+    }
+
+    /// Makes every store to `offset..<offset+length` that completed before
+    /// this call durable, flushing the dirty blocks that overlap the range,
+    /// whole. The msync of PmemTrack.
+    ///
+    /// - Throws: ``PmemTrackError/rangeOutOfBounds(offset:length:mappingLength:)``
+    ///   if the range is not inside the mapping, and as ``sync()``.
+    public func sync(offset: Int, length: Int) throws(PmemTrackError) {
+        try whileOpen { () throws(PmemTrackError) in
+            let (end, overflow) = offset.addingReportingOverflow(length)
+            guard offset >= 0, length >= 0, !overflow, end <= bytes.count else {
+                throw .rangeOutOfBounds(offset: offset, length: length, mappingLength: bytes.count)
+            }
+            let shift = blockSize.trailingZeroBitCount
+            let first = UInt64(offset >> shift)
+            let last = length == 0 ? first : UInt64((end + blockSize - 1) >> shift)
+            try engine.sync(first..<last)
+        }
+    }
+
+    /// The byte ranges of the blocks dirty now, ascending, adjacent blocks
+    /// coalesced. Empty after close. O(k · log₆₄ N) for k dirty blocks of N.
+    public func dirtyRanges() -> [Range<Int>] {
+        (try? whileOpen { () throws(PmemTrackError) in
+            let shift = blockSize.trailingZeroBitCount
+            return index.runs(.dirty, in: 0..<index.blockCount).map { run in
+                (Int(run.lowerBound) << shift)..<min(Int(run.upperBound) << shift, bytes.count)
+            }
+        }) ?? []
+    }
+
+    /// A snapshot of this mapping's counters.
+    public var statistics: Statistics {
+        state.withReadLock {
+            Statistics(
+                writeFaults: tracker.writeFaults,
+                syncs: counters.syncs.value,
+                blocksFlushed: counters.blocksFlushed.value,
+                bytesFlushed: counters.bytesFlushed.value,
+                flushCalls: counters.flushCalls.value,
+                flushFailures: counters.flushFailures.value,
+                protectFailures: counters.protectFailures.value,
+                degradedEvents: tracker.degradedEvents,
+                dirtyBlocks: isClosed ? 0 : Int(index.count(.dirty, in: 0..<index.blockCount)),
+                indexResidentBytes: isClosed ? 0 : index.residentBytes)
+        }
+    }
+}

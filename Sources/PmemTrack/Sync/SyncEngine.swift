@@ -1,0 +1,137 @@
+import SystemPackage
+
+/// Flushes the dirty blocks of a block range, following the write-protect /
+/// clean protocol of the kernel's DAX writeback (fs/dax.c,
+/// `dax_writeback_mapping_range` and `dax_writeback_one`, Linux 4.10+).
+///
+/// ## The protocol
+/// 1. **Tag.** Copy DIRTY to TOWRITE over the range. TOWRITE is this sync's
+///    flush set: blocks dirtied later are not in it, so a writer that keeps
+///    dirtying blocks cannot keep the sync busy.
+/// 2. **Walk** the range upward, one run of DIRTY blocks at a time, and for
+///    each run:
+///    1. lock every block of the run, in ascending order, waiting for any
+///       holder: a faulting writer, or another sync working on the block;
+///    2. under the locks, re-check: the sub-runs still both TOWRITE and
+///       DIRTY are ours; clear their TOWRITE;
+///    3. write-protect each sub-run, so a later store faults and waits for
+///       our lock;
+///    4. flush it;
+///    5. after the drain that covers it, clear DIRTY;
+///    6. unlock the run.
+/// 3. Return once the walk ends. Every block that was DIRTY in the range
+///    when the sync began has then been flushed and drained by this sync or
+///    by a concurrent one, successfully; or this sync reports an error.
+///
+/// ## Why the walk follows DIRTY runs, not TOWRITE runs
+/// A concurrent sync that takes a block clears its TOWRITE first and its
+/// DIRTY last. Walking DIRTY runs means we also reach blocks another sync
+/// has taken but not finished, and wait for their locks. Under the lock,
+/// three cases remain: DIRTY clear (the other sync succeeded, covering
+/// every store before our tag), TOWRITE set (ours, or handed back by a
+/// failed sync: we flush it), or DIRTY without TOWRITE (re-dirtied after
+/// the other sync succeeded, or dirtied after our tag: not ours).
+///
+/// ## Failure
+/// A failed flush clears nothing: the run stays DIRTY, and its TOWRITE is
+/// set again before unlocking, so a sync waiting on these locks flushes the
+/// run itself instead of taking it as done. The error goes to this caller;
+/// the walk continues so that as much as possible becomes durable.
+///
+/// ## Cost
+/// O(k · log₆₄ N) index work for k dirty blocks of N, one mprotect and one
+/// flush per run of adjacent dirty blocks, and one drain per run.
+struct SyncEngine: Sendable {
+    let index: DirtyIndex
+    let tracker: any WriteTracker
+    let flusher: any Flusher
+    /// The mapping's start. Read-only use; the mapping outlives the engine's
+    /// calls because close waits for them.
+    nonisolated(unsafe) let base: UnsafeMutableRawPointer
+    let length: Int
+    let blockShift: Int
+    let counters: SyncCounters
+
+    func sync(_ blocks: Range<UInt64>) throws(PmemTrackError) {
+        counters.syncs.add(1)
+        guard !blocks.isEmpty else { return }
+        index.checkInvariantsIfEnabled()
+
+        // Step 1: TOWRITE := DIRTY over the range, lock-free.
+        index.copy(.dirty, to: .toWrite, in: blocks)
+
+        // While this thread holds block locks, no asynchronous signal may
+        // run on it: a handler that stores to a block we hold would fault
+        // and wait for our lock forever.
+        let savedMask = System.blockAsyncSignals()
+        defer { System.restoreSignalMask(savedMask) }
+
+        var firstError: PmemTrackError?
+        var cursor = blocks.lowerBound
+        while let run = index.firstRun(with: [.dirty], in: cursor..<blocks.upperBound) {
+            // Step 2.1: lock the run. Ascending order, and no lock below
+            // one we hold: the fault path holds one lock at a time, so
+            // nobody can wait on us while we wait on them.
+            index.lock(run)
+            var position = run.lowerBound
+            while let ours = index.firstRun(with: [.dirty, .toWrite], in: position..<run.upperBound) {
+                if let error = writeBack(ours), firstError == nil { firstError = error }
+                position = ours.upperBound
+            }
+            // Step 2.6: unlock. A writer waiting in the fault handler now
+            // dirties its block again and makes it writable.
+            index.unlock(run)
+            cursor = run.upperBound
+        }
+        if let firstError { throw firstError }
+    }
+
+    /// Steps 2.2 to 2.5 for one run that is ours. Its locks are held.
+    private func writeBack(_ run: Range<UInt64>) -> PmemTrackError? {
+        // Step 2.2: the run is ours now.
+        index.clear(.toWrite, run)
+
+        // Step 2.3: write-protect before flushing. A store that lands after
+        // this faults and waits for our lock, so it is either in the flush
+        // below or re-dirties the block after we unlock; none is lost.
+        let protected: Bool
+        switch tracker.writeProtect(run) {
+        case .success: protected = true
+        case .failure:
+            // Typically ENOMEM at the VMA limit. The run stays writable, so
+            // it must stay DIRTY; flushing it still makes it durable now.
+            protected = false
+            counters.protectFailures.add(1)
+        }
+
+        // Step 2.4: flush, then drain.
+        let start = Int(run.lowerBound) << blockShift
+        let end = min(Int(run.upperBound) << blockShift, length)
+        let flushRun = FlushRun(offset: start, bytes: UnsafeRawBufferPointer(start: base + start, count: end - start))
+        let result = flusher.flush(flushRun).flatMap { flusher.drain() }
+        counters.flushCalls.add(1)
+
+        switch result {
+        case .success:
+            // Step 2.5: only now, after the drain, is the run clean; and only
+            // if it is read-only, since a writable block must stay DIRTY.
+            // A concurrent sync may have tagged the run TOWRITE again while
+            // we held it. Our flush covers every store it needs (each store
+            // before our write-protect is in the flush; each after it waits
+            // for our unlock), so its tag is cleared too.
+            if protected {
+                index.clear(.dirty, run)
+                index.clear(.toWrite, run)
+            }
+            counters.blocksFlushed.add(UInt64(run.count))
+            counters.bytesFlushed.add(UInt64(end - start))
+            return nil
+        case .failure(let errno):
+            // Nothing is cleared. Hand TOWRITE back so that a sync waiting
+            // on these locks flushes the run itself rather than succeed.
+            index.set(.toWrite, run)
+            counters.flushFailures.add(1)
+            return .flushFailed(errno, range: start..<end)
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import CLibpmem
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The one layer through which PmemTrack's Swift code reaches the operating
+/// system and libpmem. Every call returns a `Result` carrying the `Errno`;
+/// the public API turns failures into ``PmemTrackError`` with the name of
+/// the operation.
+enum System {
+    static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+
+    static var errno: Errno { Errno(rawValue: Glibc.errno) }
+
+    static func mprotect(_ start: UnsafeMutableRawPointer, _ length: Int, _ protection: Int32) -> Result<Void, Errno> {
+        Glibc.mprotect(start, length, protection) == 0 ? .success(()) : .failure(errno)
+    }
+
+    // MARK: libpmem
+
+    struct PmemMapping {
+        var base: UnsafeMutableRawPointer
+        var length: Int
+        var isPersistentMemory: Bool
+    }
+
+    static func pmemMapFile(_ path: String, length: Int, flags: Int32, mode: mode_t) -> Result<PmemMapping, Errno> {
+        var mappedLength = 0
+        var isPmem: Int32 = 0
+        guard let base = pmem_map_file(path, length, flags, mode, &mappedLength, &isPmem) else {
+            return .failure(errno)
+        }
+        return .success(PmemMapping(base: base, length: mappedLength, isPersistentMemory: isPmem != 0))
+    }
+
+    static func pmemUnmap(_ base: UnsafeMutableRawPointer, _ length: Int) -> Result<Void, Errno> {
+        pmem_unmap(base, length) == 0 ? .success(()) : .failure(errno)
+    }
+
+    /// msync(MS_SYNC) over the pages holding the range; synchronous.
+    static func pmemMsync(_ start: UnsafeRawPointer, _ length: Int) -> Result<Void, Errno> {
+        pmem_msync(start, length) == 0 ? .success(()) : .failure(errno)
+    }
+
+    /// Cache-line writeback (clwb, clflushopt or clflush, as libpmem chose).
+    static func pmemFlush(_ start: UnsafeRawPointer, _ length: Int) {
+        pmem_flush(start, length)
+    }
+
+    /// The store fence that makes preceding flushes durable.
+    static func pmemDrain() {
+        pmem_drain()
+    }
+
+    // MARK: Signals
+
+    /// Blocks every asynchronous signal on the calling thread and returns the
+    /// previous mask. The synchronous signals stay deliverable.
+    static func blockAsyncSignals() -> sigset_t {
+        var block = sigset_t()
+        sigfillset(&block)
+        for signal in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS] {
+            sigdelset(&block, signal)
+        }
+        var previous = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &block, &previous)
+        return previous
+    }
+
+    static func restoreSignalMask(_ mask: sigset_t) {
+        var mask = mask
+        pthread_sigmask(SIG_SETMASK, &mask, nil)
+    }
+}

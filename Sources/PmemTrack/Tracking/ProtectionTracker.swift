@@ -1,0 +1,56 @@
+import CPmemTrack
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The mprotect + SIGSEGV backend.
+///
+/// Every clean block is `PROT_READ`. The first store to one raises SIGSEGV;
+/// the C handler (Sources/CPmemTrack/handler.c) locks the block, sets DIRTY,
+/// makes it writable and unlocks, and the store is retried. Sync makes runs
+/// read-only again under their locks.
+final class ProtectionTracker: WriteTracker, @unchecked Sendable {
+    let region: UnsafeMutablePointer<pmt_region>
+    private let base: UnsafeMutableRawPointer
+    private let length: Int
+    private let blockShift: Int
+
+    init(base: UnsafeMutableRawPointer, length: Int, blockSize: Int, index: DirtyIndex) throws(PmemTrackError) {
+        let shift = blockSize.trailingZeroBitCount
+        guard let region = pmt_region_create(UInt(bitPattern: base), length, UInt32(shift), index.raw) else {
+            throw .system(.noMemory, operation: "pmt_region_create")
+        }
+        self.region = region
+        self.base = base
+        self.length = length
+        self.blockShift = shift
+    }
+
+    deinit { pmt_region_destroy(region) }
+
+    func start() throws(PmemTrackError) {
+        guard pmt_install_handler() == 0 else {
+            throw .system(System.errno, operation: "sigaction")
+        }
+        // Read-only first, then published: nothing can store to the mapping
+        // yet (its address has not been handed out), and once registered
+        // every first store to a block is ours to see.
+        if case .failure(let errno) = System.mprotect(base, length, PROT_READ) {
+            throw .system(errno, operation: "mprotect")
+        }
+        guard pmt_register(region) == 0 else { throw .tooManyMappings }
+    }
+
+    func writeProtect(_ blocks: Range<UInt64>) -> Result<Void, Errno> {
+        let start = Int(blocks.lowerBound) << blockShift
+        let end = min(Int(blocks.upperBound) << blockShift, length)
+        return System.mprotect(base + start, end - start, PROT_READ)
+    }
+
+    func stop() { pmt_unregister(region) }
+
+    var writeFaults: UInt64 { pmt_region_write_faults(region) }
+    var degradedEvents: UInt64 { pmt_region_degraded_events(region) }
+}
