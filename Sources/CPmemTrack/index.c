@@ -134,11 +134,23 @@ bool pmt_index_test(const pmt_index *index, pmt_tag tag, uint64_t block) {
 /// below: a setter that refilled it may have seen the summary bit still set
 /// and stopped, so the clearer restores the path for it. The whole pass is
 /// a clear window for readers (see pmt_index_find_set).
+static inline void pause_at(pmt_index *index, pmt_clear_step step) {
+    pmt_clear_hook hook = atomic_load_explicit(&index->clear_hook, memory_order_acquire);
+    if (__builtin_expect(hook != NULL, 0)) hook(index->clear_hook_context, step);
+}
+
+void pmt_index_set_clear_hook(pmt_index *index, pmt_clear_hook hook, void *context) {
+    index->clear_hook_context = context;
+    atomic_store_explicit(&index->clear_hook, hook, memory_order_release);
+}
+
 static void clear_summaries(pmt_index *index, pmt_tag tag, unsigned level, uint64_t w) {
     atomic_fetch_add(&index->clearing, 1);
+    pause_at(index, PMT_CLEAR_EMPTIED);
     for (unsigned l = level + 1; l < index->levels; l++) {
         _Atomic uint64_t *word = &index->tag[tag][l][w / WORD_BITS];
         uint64_t old = atomic_fetch_and(word, ~bit(w));
+        pause_at(index, PMT_CLEAR_SUMMARY_CLEARED);
         if (atomic_load(&index->tag[tag][l - 1][w]) != 0) {
             set_summaries(index, tag, l - 1, w);
             break;

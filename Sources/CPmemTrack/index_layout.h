@@ -27,6 +27,8 @@ struct pmt_index {
     /// may have skipped a subtree and falls back to an exact leaf scan.
     _Atomic uint32_t clearing;
     _Atomic uint64_t clear_generation;
+    _Atomic(pmt_clear_hook) clear_hook;
+    void *clear_hook_context;
     void *reservation;
     size_t reservation_bytes;
 };

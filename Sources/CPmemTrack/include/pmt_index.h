@@ -78,6 +78,21 @@ uint64_t pmt_index_find_clear(const pmt_index *index, unsigned tags, uint64_t fr
 /// Number of blocks in [first, first+count) with `tag` set. O(k·log64 N).
 uint64_t pmt_index_count(const pmt_index *index, pmt_tag tag, uint64_t first, uint64_t count);
 
+/// Test-only pause points in the summary-clear pass of a clear:
+/// PMT_CLEAR_EMPTIED when a leaf word has just become empty, before any
+/// summary bit is touched; PMT_CLEAR_SUMMARY_CLEARED right after a summary
+/// bit was cleared, before the word below is re-read.
+typedef enum {
+    PMT_CLEAR_EMPTIED = 0,
+    PMT_CLEAR_SUMMARY_CLEARED = 1,
+} pmt_clear_step;
+
+typedef void (*pmt_clear_hook)(void *context, pmt_clear_step step);
+
+/// Sets or removes (NULL) the clear hook. Untested builds pay one branch on
+/// a NULL pointer per emptied word.
+void pmt_index_set_clear_hook(pmt_index *index, pmt_clear_hook hook, void *context);
+
 /// Checks the summary invariant of every level for every tag: a summary bit
 /// is set if and only if the word below it is non-zero. Returns true when it
 /// holds. Only meaningful while no thread is changing the index. O(N/64).
