@@ -42,6 +42,12 @@ let package = Package(
             dependencies: ["PmemTrack"],
             path: "Examples/QuickStart"
         ),
+        // Test-only: crashes on purpose with the Swift crash handler enabled.
+        .executableTarget(
+            name: "pmemtrack-crash-fixture",
+            dependencies: ["PmemTrack"],
+            path: "Tests/CrashFixture"
+        ),
         .testTarget(
             name: "PmemTrackTests",
             dependencies: [

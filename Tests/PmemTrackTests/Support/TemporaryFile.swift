@@ -2,7 +2,7 @@ import Foundation
 
 /// A unique path in the temporary directory (or another directory), removed
 /// when the test is done with it.
-struct TemporaryFile: ~Copyable {
+final class TemporaryFile {
     let path: String
 
     init(in directory: String = NSTemporaryDirectory(), _ name: String = #function) {

@@ -1,0 +1,236 @@
+import Foundation
+import Synchronization
+import CPmemTrack
+import SystemPackage
+import Testing
+@testable import PmemTrack
+
+/// Tests that change process-wide state (signal dispositions, libpmem's
+/// environment, the VMA count) or measure it (descriptors, VMAs, registry
+/// slots) run in their own process, as exit tests.
+@Suite("Process-isolated behaviour")
+struct ProcessIsolatedTests {
+    // MARK: Crashes
+
+    @Test("a fault outside any tracked region still gets Swift's crash report")
+    func foreignFaultKeepsSwiftCrashReport() throws {
+        let fixture = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("pmemtrack-crash-fixture")
+        let file = TemporaryFile()
+        let process = Process()
+        process.executableURL = fixture
+        process.arguments = ["foreign", file.path]
+        var environment = ProcessInfo.processInfo.environment
+        environment["SWIFT_BACKTRACE"] = "enable=yes,interactive=no,color=no"
+        process.environment = environment
+        let output = Pipe(), errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let stdout = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(stdout.contains("tracked write ok: dirty [Range(4096..<8192)]"))
+        #expect(!stdout.contains("unreachable"))
+        #expect(process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGSEGV)
+        #expect(stderr.contains("Program crashed: Bad pointer dereference at 0x0000000000000008"), "stderr: \(stderr.prefix(400))")
+    }
+
+    @Test("a fault outside any tracked region crashes with SIGSEGV when no handler was installed before")
+    func foreignFaultWithDefaultDisposition() async {
+        await #expect(processExitsWith: .signal(SIGSEGV)) {
+            let file = TemporaryFile()
+            let map = try TrackedMapping(path: file.path, length: 1 << 20, options: [.create])
+            map.bytes[0] = 1
+            precondition(map.dirtyRanges() == [0..<4096])
+            UnsafeMutablePointer<Int>(bitPattern: 8)!.pointee = 1
+        }
+    }
+
+    @Test("faults that are not ours reach an SA_SIGINFO handler installed before PmemTrack")
+    func chainsToSiginfoHandler() async {
+        await #expect(processExitsWith: .exitCode(42)) {
+            var action = sigaction()
+            action.__sigaction_handler.sa_sigaction = { _, info, _ in
+                // The original fault's address must come through untouched.
+                _exit(info?.pointee._sifields._sigfault.si_addr == UnsafeMutableRawPointer(bitPattern: 8) ? 42 : 43)
+            }
+            action.sa_flags = SA_SIGINFO
+            sigaction(SIGSEGV, &action, nil)
+            let file = TemporaryFile()
+            let map = try TrackedMapping(path: file.path, length: 1 << 20, options: [.create])
+            map.bytes[8192] = 1   // ours: handled without the previous handler
+            precondition(map.statistics.writeFaults == 1)
+            UnsafeMutablePointer<Int>(bitPattern: 8)!.pointee = 1
+        }
+    }
+
+    @Test("faults that are not ours reach a plain handler installed before PmemTrack")
+    func chainsToPlainHandler() async {
+        await #expect(processExitsWith: .exitCode(44)) {
+            signal(SIGSEGV) { _ in _exit(44) }
+            let file = TemporaryFile()
+            let map = try TrackedMapping(path: file.path, length: 1 << 20, options: [.create])
+            map.bytes[0] = 1
+            UnsafeMutablePointer<Int>(bitPattern: 8)!.pointee = 1
+        }
+    }
+
+    @Test("an ignored SIGSEGV still kills on a foreign fault, as the kernel does")
+    func ignoredDispositionStillCrashes() async {
+        await #expect(processExitsWith: .signal(SIGSEGV)) {
+            signal(SIGSEGV, SIG_IGN)
+            let file = TemporaryFile()
+            let map = try TrackedMapping(path: file.path, length: 1 << 20, options: [.create])
+            map.bytes[0] = 1
+            UnsafeMutablePointer<Int>(bitPattern: 8)!.pointee = 1
+        }
+    }
+
+    // MARK: The cache-flush path
+
+    @Test("cache-flush mode on /dev/shm with PMEM_IS_PMEM_FORCE=1")
+    func cacheFlushPath() async {
+        await #expect(processExitsWith: .success) {
+            // libpmem reads this at its first pmem_is_pmem call, which has not
+            // happened yet in this fresh process.
+            setenv("PMEM_IS_PMEM_FORCE", "1", 1)
+            let file = TemporaryFile(in: "/dev/shm")
+            let map = try TrackedMapping(path: file.path, length: 8 << 20, options: [.create])
+            precondition(map.isPersistentMemory && map.flushMode == .cacheFlush)
+            for block in [0, 1, 2, 700, 2047] { map.bytes[block * 4096 + 9] = UInt8(block % 251) }
+            precondition(map.dirtyRanges() == [0..<3 * 4096, 700 * 4096..<701 * 4096, 2047 * 4096..<2048 * 4096])
+            try map.sync(offset: 700 * 4096, length: 1)
+            precondition(map.statistics.blocksFlushed == 1)
+            try map.sync()
+            let stats = map.statistics
+            precondition(map.dirtyRanges().isEmpty && stats.blocksFlushed == 5 && stats.flushCalls == 3)
+            precondition(!ProcessMaps.isWritable(map.bytes, at: 700 * 4096))
+            try map.close()
+            let data = try Data(contentsOf: URL(fileURLWithPath: file.path))
+            precondition(data[700 * 4096 + 9] == UInt8(700 % 251) && data[2047 * 4096 + 9] == UInt8(2047 % 251))
+        }
+    }
+
+    // MARK: Lifecycle
+
+    @Test("repeated open and close leaks no descriptors, VMAs or registry slots")
+    func openCloseLeaksNothing() async {
+        await #expect(processExitsWith: .success) {
+            let file = TemporaryFile()
+            func cycle() throws {
+                let map = try TrackedMapping(path: file.path, length: 4 << 20, options: [.create])
+                for block in stride(from: 0, to: 1024, by: 3) { map.bytes[block * 4096] = 1 }
+                try map.sync(offset: 0, length: 1 << 20)
+                try map.close()
+            }
+            try cycle()   // warm up: the handler, libpmem, Foundation
+            let fds = ProcessFiles.openDescriptorCount
+            let vmas = ProcessMaps.vmaCount
+            let slots = pmt_registry_count()
+            for _ in 0..<300 { try cycle() }
+            precondition(ProcessFiles.openDescriptorCount == fds, "descriptors leaked")
+            precondition(ProcessMaps.vmaCount == vmas, "VMAs leaked: \(vmas) → \(ProcessMaps.vmaCount)")
+            precondition(pmt_registry_count() == slots && slots == 0, "registry slots leaked")
+        }
+    }
+
+    // MARK: The VMA limit
+
+    @Test("at the VMA limit the fault path degrades to whole-mapping dirty instead of faulting forever")
+    func degradesAtVMALimit() async {
+        await #expect(processExitsWith: .success) {
+            let file = TemporaryFile()
+            let map = try TrackedMapping(path: file.path, length: 16 << 20, options: [.create])
+            // Use up the process's VMAs: alternate the protection of the pages
+            // of a large reservation until mprotect refuses with ENOMEM.
+            let limit = Int(try String(contentsOfFile: "/proc/sys/vm/max_map_count", encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines))!
+            let pages = 2 * limit + 16
+            let hog = mmap(nil, pages * 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)!
+            var page = 1
+            while page < pages, mprotect(hog + page * 4096, 4096, PROT_NONE) == 0 { page += 2 }
+            precondition(errno == ENOMEM, "expected to reach the VMA limit")
+
+            // A store in the middle of the read-only mapping needs two new
+            // VMAs, which the process does not have.
+            map.bytes[5 * 4096 + 1] = 9
+            map.bytes[3000 * 4096] = 8
+            let stats = map.statistics
+            precondition(stats.degradedEvents >= 1, "expected the fallback")
+            precondition(stats.dirtyBlocks == 4096 && map.dirtyRanges() == [0..<(16 << 20)])
+
+            // Sync flushes everything; one mprotect over the whole run needs
+            // no new VMA, so the mapping returns to precise tracking.
+            try map.sync()
+            precondition(map.dirtyRanges().isEmpty)
+            munmap(hog, pages * 4096)
+            map.bytes[7 * 4096] = 1
+            precondition(map.dirtyRanges() == [7 * 4096..<8 * 4096])
+            try map.close()
+            let data = try Data(contentsOf: URL(fileURLWithPath: file.path))
+            precondition(data[5 * 4096 + 1] == 9 && data[3000 * 4096] == 8)
+        }
+    }
+
+    // MARK: Signals during sync
+
+    @Test("an application signal handler that stores to a block being flushed does not deadlock")
+    func asyncSignalsAreMaskedWhileLocksAreHeld() async {
+        await #expect(processExitsWith: .success) {
+            // Turns a deadlock into a failure instead of a hang. Not a timing
+            // assertion: a passing run never waits for it.
+            Thread { sleep(60); _exit(99) }.start()
+            let file = TemporaryFile()
+            let flusher = RaisingFlusher()
+            let map = try TrackedMapping(
+                path: file.path, length: 1 << 20, options: [.create],
+                configuration: .init(flushMode: .msync)) { _ in flusher }
+            SignalTarget.bytes = map.bytes.baseAddress!
+            signal(SIGUSR1) { _ in
+                SignalTarget.bytes!.storeBytes(of: 77, toByteOffset: 4096, as: UInt8.self)
+                SignalTarget.handled = true
+            }
+            // Test bodies run on libdispatch threads, which block SIGUSR1.
+            // Sync on a thread of our own that accepts it.
+            let done = DispatchSemaphore(value: 0)
+            let worker = Thread {
+                var usr1 = sigset_t()
+                sigemptyset(&usr1)
+                sigaddset(&usr1, SIGUSR1)
+                pthread_sigmask(SIG_UNBLOCK, &usr1, nil)
+                map.bytes[4096] = 1
+                // The flusher raises SIGUSR1 on this thread while the sync
+                // holds block 1's lock and has write-protected it. Delivered
+                // then, the handler's store would wait for a lock its own
+                // thread holds.
+                try! map.sync()
+                done.signal()
+            }
+            worker.start()
+            done.wait()
+            precondition(flusher.raised.load(ordering: .relaxed), "the flusher did not run")
+            precondition(SignalTarget.handled, "the signal was not delivered after the sync")
+            precondition(map.bytes[4096] == 77 && map.dirtyRanges() == [4096..<8192])
+        }
+    }
+}
+
+/// Globals for the signal handler above, which cannot capture.
+enum SignalTarget {
+    nonisolated(unsafe) static var bytes: UnsafeMutableRawPointer?
+    nonisolated(unsafe) static var handled = false
+}
+
+/// Raises SIGUSR1 on the syncing thread from inside the flush step.
+final class RaisingFlusher: Flusher {
+    let raised = Atomic(false)
+
+    func flush(_ run: FlushRun) -> Result<Void, Errno> {
+        raised.store(true, ordering: .relaxed)
+        pthread_kill(pthread_self(), SIGUSR1)
+        return MsyncFlusher().flush(run)
+    }
+
+    func drain() -> Result<Void, Errno> { .success(()) }
+}
