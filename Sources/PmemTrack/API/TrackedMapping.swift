@@ -74,10 +74,11 @@ public final class TrackedMapping: @unchecked Sendable {
         }
     }
 
-    /// The designated initializer; tests pass their own flusher.
+    /// The designated initializer; tests pass their own flusher and a hook
+    /// that can pause syncs between protocol steps.
     init(
         path: String, length: Int?, options: Options, configuration: Configuration,
-        makeFlusher: (FlushMode) -> any Flusher
+        syncHook: SyncHook? = nil, makeFlusher: (FlushMode) -> any Flusher
     ) throws(PmemTrackError) {
         let configuration = try configuration.validated()
         let mapping = try Self.map(path: path, length: length, options: options)
@@ -109,7 +110,7 @@ public final class TrackedMapping: @unchecked Sendable {
         self.engine = SyncEngine(
             index: index, tracker: tracker, flusher: makeFlusher(mode), base: mapping.base,
             length: mapping.length, blockShift: configuration.blockSize.trailingZeroBitCount,
-            counters: counters)
+            counters: counters, hook: syncHook)
         mapped = false
     }
 

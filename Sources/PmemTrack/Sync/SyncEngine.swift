@@ -51,6 +51,12 @@ struct SyncEngine: Sendable {
     let length: Int
     let blockShift: Int
     let counters: SyncCounters
+    let hook: SyncHook?
+
+    @inline(__always)
+    private func pause(_ step: SyncStep) {
+        if let hook { hook.pause(step) }
+    }
 
     func sync(_ blocks: Range<UInt64>) throws(PmemTrackError) {
         counters.syncs.add(1)
@@ -59,6 +65,7 @@ struct SyncEngine: Sendable {
 
         // Step 1: TOWRITE := DIRTY over the range, lock-free.
         index.copy(.dirty, to: .toWrite, in: blocks)
+        pause(.tagged)
 
         // While this thread holds block locks, no asynchronous signal may
         // run on it: a handler that stores to a block we hold would fault
@@ -73,6 +80,7 @@ struct SyncEngine: Sendable {
             // one we hold: the fault path holds one lock at a time, so
             // nobody can wait on us while we wait on them.
             index.lock(run)
+            pause(.locked(run))
             var position = run.lowerBound
             while let ours = index.firstRun(with: [.dirty, .toWrite], in: position..<run.upperBound) {
                 if let error = writeBack(ours), firstError == nil { firstError = error }
@@ -104,6 +112,8 @@ struct SyncEngine: Sendable {
             counters.protectFailures.add(1)
         }
 
+        pause(.protected(run))
+
         // Step 2.4: flush, then drain.
         let start = Int(run.lowerBound) << blockShift
         let end = min(Int(run.upperBound) << blockShift, length)
@@ -113,6 +123,7 @@ struct SyncEngine: Sendable {
 
         switch result {
         case .success:
+            pause(.flushed(run))
             // Step 2.5: only now, after the drain, is the run clean; and only
             // if it is read-only, since a writable block must stay DIRTY.
             // A concurrent sync may have tagged the run TOWRITE again while

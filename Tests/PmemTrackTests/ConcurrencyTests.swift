@@ -1,0 +1,64 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import PmemTrack
+
+@Suite("Concurrency smoke test")
+struct ConcurrencyTests {
+    /// Four writers store at random offsets while a fifth thread syncs.
+    /// Nothing crashes, every store lands, and a final sync leaves nothing
+    /// dirty and every block read-only.
+    @Test("4 writers and a syncing thread", arguments: [4096, 65536])
+    func writersAndSyncer(blockSize: Int) throws {
+        let file = TemporaryFile()
+        let length = 16 << 20
+        let map = try TrackedMapping(path: file.path, length: length, options: [.create],
+                                     configuration: .init(blockSize: blockSize))
+        defer { try? map.close() }
+        // Raw pointers are not Sendable; the writers share the mapping on purpose.
+        nonisolated(unsafe) let bytes = map.bytes
+        let writersDone = Atomic(0)
+        let syncErrors = Atomic(0)
+        let syncs = Atomic(0)
+        let slots = length / 8 / 4   // each writer owns a quarter of the 8-byte slots
+
+        let writers = (0..<4).map { writer in
+            Thread {
+                var rng = SystemRandomNumberGenerator()
+                for sequence in 1...20_000 {
+                    let slot = writer * slots + Int.random(in: 0..<slots, using: &rng)
+                    bytes.storeBytes(of: UInt64(writer << 32 | sequence), toByteOffset: slot * 8, as: UInt64.self)
+                }
+                writersDone.add(1, ordering: .sequentiallyConsistent)
+            }
+        }
+        let syncer = Thread {
+            var rng = SystemRandomNumberGenerator()
+            while writersDone.load(ordering: .sequentiallyConsistent) < 4 {
+                do {
+                    if Bool.random(using: &rng) {
+                        try map.sync()
+                    } else {
+                        try map.sync(offset: Int.random(in: 0..<length / 2, using: &rng), length: length / 4)
+                    }
+                } catch { syncErrors.add(1, ordering: .relaxed) }
+                syncs.add(1, ordering: .relaxed)
+            }
+        }
+        writers.forEach { $0.start() }
+        syncer.start()
+        while !syncer.isFinished || writers.contains(where: { !$0.isFinished }) { usleep(1000) }
+
+        #expect(syncErrors.load(ordering: .relaxed) == 0)
+        #expect(syncs.load(ordering: .relaxed) > 0)
+        try map.sync()
+        #expect(map.dirtyRanges().isEmpty)
+        #expect(map.statistics.dirtyBlocks == 0)
+        for offset in stride(from: 0, to: length, by: length / 64) {
+            #expect(!ProcessMaps.isWritable(map.bytes, at: offset))
+        }
+        // The file holds what the mapping holds.
+        let contents = try #require(FileManager.default.contents(atPath: file.path))
+        #expect(contents.elementsEqual(UnsafeRawBufferPointer(map.bytes)))
+    }
+}

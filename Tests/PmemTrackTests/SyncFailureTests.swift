@@ -1,0 +1,180 @@
+import Foundation
+import Synchronization
+import SystemPackage
+import Testing
+@testable import PmemTrack
+
+@Suite("Flush failures")
+struct SyncFailureTests {
+    @Test("a failed flush reports errno and range, keeps the blocks dirty, and the next sync retries", arguments: [Errno.ioError, .noSpace])
+    func failureKeepsDirty(errno: Errno) throws {
+        let file = TemporaryFile()
+        let flusher = RecordingFlusher()
+        let map = try TrackedMapping.recording(path: file.path, length: 1 << 20, flusher: flusher)
+        defer { try? map.close() }
+        map.bytes[1 * 4096] = 1
+        map.bytes[2 * 4096] = 2
+        map.bytes[9 * 4096] = 9
+
+        flusher.failNext(errno)
+        #expect(throws: PmemTrackError.flushFailed(errno, range: 4096..<3 * 4096)) { try map.sync() }
+        // The walk went on: block 9 was flushed; blocks 1 and 2 stay dirty.
+        #expect(flusher.takeRuns() == [4096..<3 * 4096, 9 * 4096..<10 * 4096])
+        #expect(map.dirtyRanges() == [4096..<3 * 4096])
+        let stats = map.statistics
+        #expect(stats.flushFailures == 1 && stats.blocksFlushed == 1 && stats.dirtyBlocks == 2)
+
+        // A store to a block whose flush failed still works (it was
+        // write-protected and stays dirty).
+        map.bytes[1 * 4096 + 1] = 3
+        #expect(map.dirtyRanges() == [4096..<3 * 4096])
+
+        // The next sync retries exactly the failed blocks, and succeeds.
+        try map.sync()
+        #expect(flusher.takeRuns() == [4096..<3 * 4096])
+        #expect(map.dirtyRanges().isEmpty)
+    }
+
+    @Test("a failed ranged sync keeps its blocks dirty for the next full sync")
+    func rangedFailure() throws {
+        let file = TemporaryFile()
+        let flusher = RecordingFlusher()
+        let map = try TrackedMapping.recording(path: file.path, length: 1 << 20, flusher: flusher)
+        defer { try? map.close() }
+        map.bytes[5 * 4096] = 1
+        flusher.failNext(.ioError)
+        #expect(throws: PmemTrackError.flushFailed(.ioError, range: 5 * 4096..<6 * 4096)) {
+            try map.sync(offset: 5 * 4096, length: 10)
+        }
+        #expect(map.dirtyRanges() == [5 * 4096..<6 * 4096])
+        try map.sync()
+        #expect(flusher.takeRuns() == [5 * 4096..<6 * 4096, 5 * 4096..<6 * 4096])
+        #expect(map.dirtyRanges().isEmpty)
+    }
+
+    /// Sync A fails on block 3 while sync B, which also needs block 3, runs
+    /// concurrently. Whatever the order, B must not return success unless a
+    /// flush of block 3 that B can vouch for succeeded: here, its own retry.
+    @Test("a concurrent sync never succeeds on a block whose flush failed")
+    func concurrentSyncSeesFailure() throws {
+        let file = TemporaryFile()
+        let flusher = GatedFlusher()
+        let map = try TrackedMapping(
+            path: file.path, length: 1 << 20, options: [.create],
+            configuration: .init(flushMode: .msync)) { _ in flusher }
+        defer { try? map.close() }
+        map.bytes[3 * 4096] = 1
+
+        // A enters the flush of block 3 (holding its lock) and waits there.
+        let aResult = ResultBox()
+        let a = Thread { aResult.set { try map.sync() } }
+        a.start()
+        flusher.waitUntilEntered()
+
+        // B starts while A holds block 3: B must wait for it.
+        let bResult = ResultBox()
+        let b = Thread { bResult.set { try map.sync(offset: 3 * 4096, length: 1) } }
+        b.start()
+        flusher.release(failing: .ioError)
+
+        while !a.isFinished || !b.isFinished { usleep(200) }
+        #expect(aResult.error == .flushFailed(.ioError, range: 3 * 4096..<4 * 4096))
+        // B succeeded only by flushing block 3 itself after A's failure.
+        #expect(bResult.error == nil)
+        #expect(flusher.successfulFlushes == [3 * 4096..<4 * 4096])
+        #expect(map.dirtyRanges().isEmpty)
+    }
+
+    /// The order that needs the hand-back: B tags block 3, then A takes it
+    /// (clearing TOWRITE) and fails. When B walks on, only the TOWRITE that
+    /// A handed back tells B the block is still its to flush.
+    @Test("a sync that tagged a block before another sync failed on it flushes it itself")
+    func taggedBeforeFailure() throws {
+        let file = TemporaryFile()
+        let flusher = RecordingFlusher()
+        let pause = PausePoint(0)
+        let pauseFirstTag = FirstOnly()
+        let hook = SyncHook { step in
+            if step == .tagged, pauseFirstTag.claim() { pause.arrive(0) }
+        }
+        let map = try TrackedMapping(
+            path: file.path, length: 1 << 20, options: [.create],
+            configuration: .init(flushMode: .msync), syncHook: hook) { _ in flusher }
+        defer { try? map.close() }
+        map.bytes[3 * 4096] = 1
+
+        let bResult = ResultBox()
+        let b = Thread { bResult.set { try map.sync(offset: 3 * 4096, length: 1) } }
+        b.start()
+        _ = pause.waitForArrival()          // B has tagged block 3 and stopped
+
+        flusher.failNext(.ioError)
+        #expect(throws: PmemTrackError.flushFailed(.ioError, range: 3 * 4096..<4 * 4096)) { try map.sync() }
+        #expect(flusher.takeRuns() == [3 * 4096..<4 * 4096])
+
+        pause.release()
+        while !b.isFinished { usleep(200) }
+        #expect(bResult.error == nil)
+        #expect(flusher.takeRuns() == [3 * 4096..<4 * 4096], "B flushed block 3 itself")
+        #expect(map.dirtyRanges().isEmpty)
+    }
+}
+
+/// True for the first caller only.
+final class FirstOnly: Sendable {
+    private let taken = Mutex(false)
+    func claim() -> Bool {
+        taken.withLock { taken in
+            defer { taken = true }
+            return !taken
+        }
+    }
+}
+
+/// Holds a sync's outcome across threads.
+final class ResultBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done = false
+    private var stored: PmemTrackError?
+
+    func set(_ body: () throws -> Void) {
+        var caught: PmemTrackError?
+        do { try body() } catch { caught = error as? PmemTrackError }
+        lock.withLock { stored = caught; done = true }
+    }
+
+    var error: PmemTrackError? { lock.withLock { stored } }
+}
+
+/// The first flush blocks until released, then fails or succeeds as told.
+/// Later flushes go straight through.
+final class GatedFlusher: Flusher, @unchecked Sendable {
+    private let entered = DispatchSemaphore(value: 0)
+    private let gate = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var first = true
+    private var failure: Errno?
+    private var succeeded: [Range<Int>] = []
+
+    func flush(_ run: FlushRun) -> Result<Void, Errno> {
+        let isFirst = lock.withLock { defer { first = false }; return first }
+        if isFirst {
+            entered.signal()
+            gate.wait()
+            if let failure = lock.withLock({ failure }) { return .failure(failure) }
+        }
+        lock.withLock { succeeded.append(run.range) }
+        return MsyncFlusher().flush(run)
+    }
+
+    func drain() -> Result<Void, Errno> { .success(()) }
+
+    func waitUntilEntered() { entered.wait() }
+
+    func release(failing errno: Errno?) {
+        lock.withLock { failure = errno }
+        gate.signal()
+    }
+
+    var successfulFlushes: [Range<Int>] { lock.withLock { succeeded } }
+}
