@@ -70,6 +70,12 @@ bool pmt_is_locked(const pmt_index *index, uint64_t block) {
     return (atomic_load(&index->locks[block / 32]) & lock_bit(block)) != 0;
 }
 
+unsigned pmt_lock_sleepers(const pmt_index *index) {
+    unsigned total = 0;
+    for (unsigned i = 0; i < PMT_WAIT_BUCKETS; i++) total += atomic_load(&index->waiters[i]);
+    return total;
+}
+
 static inline uint32_t word_span(uint64_t pos, uint64_t end) {
     unsigned lo = (unsigned)(pos & 31);
     uint64_t room = 32 - lo;

@@ -25,6 +25,10 @@ void pmt_unlock_range(pmt_index *index, uint64_t first, uint64_t count);
 
 bool pmt_is_locked(const pmt_index *index, uint64_t block);
 
+/// Threads asleep in futex_wait on some block lock of this index now. For
+/// tests that must know a thread is blocked before they go on.
+unsigned pmt_lock_sleepers(const pmt_index *index);
+
 #ifdef __cplusplus
 }
 #endif

@@ -40,8 +40,8 @@ public final class TrackedMapping: @unchecked Sendable {
     /// The flush mode in use: ``FlushMode/cacheFlush`` or ``FlushMode/msync``.
     public let flushMode: FlushMode
 
-    private let index: DirtyIndex
-    private let tracker: any WriteTracker
+    let index: DirtyIndex
+    let tracker: any WriteTracker
     private let engine: SyncEngine
     private let counters: SyncCounters
     private let state = ReadWriteLock()

@@ -1,0 +1,150 @@
+import CPmemTrack
+import Foundation
+import Synchronization
+import Testing
+@testable import PmemTrack
+
+/// The write-protect/clean protocol, driven step by step through the test
+/// pause points of the fault path (C) and the sync path (Swift).
+@Suite("Protocol interleavings")
+struct ProtocolInterleavingTests {
+    static let block = 4096
+
+    /// Waits for a state another thread will reach. Never part of an
+    /// assertion; the bound only turns a hang into a failure.
+    static func waitUntil(_ what: String, _ condition: () -> Bool) {
+        for _ in 0..<300_000 where !condition() { usleep(100) }
+        if !condition() { Issue.record("never reached: \(what)") }
+    }
+
+    static func join(_ threads: Thread...) {
+        waitUntil("threads finished") { threads.allSatisfy(\.isFinished) }
+    }
+
+    static func setFaultHook(_ map: TrackedMapping, _ pause: PausePoint?) {
+        let region = (map.tracker as! ProtectionTracker).region
+        if let pause {
+            pmt_set_fault_hook(region, { context, step, _ in PausePoint.from(context).arrive(step.rawValue) }, pause.context)
+        } else {
+            pmt_set_fault_hook(region, nil, nil)
+        }
+    }
+
+    static func sleepers(_ map: TrackedMapping) -> UInt32 { pmt_lock_sleepers(map.index.raw) }
+
+    /// The race from the 2016 DAX fsync thread: the fault sets DIRTY; a sync
+    /// then tags and tries to clean and write-protect the block before the
+    /// fault makes it writable. In the kernel's first design this left the
+    /// page writable and clean. Here the sync needs the block lock, which
+    /// the fault holds from DIRTY to writable, so it waits.
+    @Test("fault sets DIRTY, sync runs, fault makes writable: nothing is lost")
+    func kernelRaceOrder() throws {
+        let file = TemporaryFile()
+        let flusher = RecordingFlusher()
+        let map = try TrackedMapping.recording(path: file.path, length: 1 << 20, flusher: flusher)
+        defer { try? map.close() }
+        nonisolated(unsafe) let bytes = map.bytes
+        let pause = PausePoint(PMT_FAULT_DIRTIED.rawValue)
+        Self.setFaultHook(map, pause)
+
+        let writer = Thread { bytes[2 * Self.block + 10] = 0xAB }
+        writer.start()
+        #expect(pause.waitForArrival() == PMT_FAULT_DIRTIED.rawValue)
+        Self.setFaultHook(map, nil)   // later faults run through
+
+        let syncer = Thread { try! map.sync() }
+        syncer.start()
+        Self.waitUntil("the sync sleeps on the block lock") { Self.sleepers(map) > 0 }
+        #expect(!syncer.isFinished, "the sync must wait for the faulting writer")
+        pause.release()
+        Self.join(writer, syncer)
+
+        #expect(bytes[2 * Self.block + 10] == 0xAB)
+        // The invariant the kernel's first design broke: writable ⇒ DIRTY.
+        if ProcessMaps.isWritable(bytes, at: 2 * Self.block) {
+            #expect(map.dirtyRanges() == [2 * Self.block..<3 * Self.block])
+        }
+        // The store is in a flush: the sync's, or the next one's.
+        #expect(flusher.takeRuns() == [2 * Self.block..<3 * Self.block])
+        try map.sync()
+        _ = flusher.takeRuns()
+        let contents = try #require(FileManager.default.contents(atPath: file.path))
+        #expect(contents[2 * Self.block + 10] == 0xAB)
+    }
+
+    /// A sync holds block 4 between write-protect and clearing DIRTY. A
+    /// writer faults on it, waits for the lock, and dirties it again after.
+    @Test("a writer faulting while a sync holds its block waits, then dirties it again")
+    func faultWaitsForSync() throws {
+        let file = TemporaryFile()
+        let pause = PausePoint(1)
+        let once = FirstOnly()
+        let hook = SyncHook { step in
+            if case .protected = step, once.claim() { pause.arrive(1) }
+        }
+        let map = try TrackedMapping(
+            path: file.path, length: 1 << 20, options: [.create],
+            configuration: .init(flushMode: .msync), syncHook: hook) { _ in MsyncFlusher() }
+        defer { try? map.close() }
+        nonisolated(unsafe) let bytes = map.bytes
+        bytes[4 * Self.block] = 1
+
+        let syncer = Thread { try! map.sync() }
+        syncer.start()
+        _ = pause.waitForArrival()      // block 4: locked, TOWRITE cleared, read-only
+
+        let writer = Thread { bytes[4 * Self.block + 1] = 2 }
+        writer.start()
+        Self.waitUntil("the writer sleeps on the block lock") { Self.sleepers(map) > 0 }
+        #expect(!writer.isFinished, "the store must wait for the sync")
+        pause.release()
+        Self.join(syncer, writer)
+
+        #expect(bytes[4 * Self.block + 1] == 2)
+        #expect(map.dirtyRanges() == [4 * Self.block..<5 * Self.block], "the later store re-dirtied the block")
+        #expect(ProcessMaps.isWritable(bytes, at: 4 * Self.block))
+        #expect(map.statistics.writeFaults == 2)
+    }
+
+    /// Sync B tags block 6 and stops. Sync A then takes block 6 (clearing
+    /// TOWRITE) and stops before flushing. B walks on: it finds no TOWRITE
+    /// on block 6 any more, but must still wait for A, and must not return
+    /// until A has flushed it. This is why the walk follows DIRTY runs.
+    @Test("a sync waits for a block that a concurrent sync has taken")
+    func overlappingSyncsWait() throws {
+        let file = TemporaryFile()
+        let bPaused = PausePoint(1), aPaused = PausePoint(2)
+        let firstTag = FirstOnly(), firstProtect = FirstOnly()
+        let events = Mutex<[String]>([])
+        let hook = SyncHook { step in
+            switch step {
+            case .tagged where firstTag.claim(): bPaused.arrive(1)
+            case .protected where firstProtect.claim(): aPaused.arrive(2)
+            case .flushed(let run): events.withLock { $0.append("flushed \(run)") }
+            default: break
+            }
+        }
+        let map = try TrackedMapping(
+            path: file.path, length: 1 << 20, options: [.create],
+            configuration: .init(flushMode: .msync), syncHook: hook) { _ in MsyncFlusher() }
+        defer { try? map.close() }
+        map.bytes[6 * Self.block] = 1
+
+        let b = Thread {
+            try! map.sync(offset: 6 * Self.block, length: 100)
+            events.withLock { $0.append("B returned") }
+        }
+        b.start()
+        _ = bPaused.waitForArrival()     // B: block 6 tagged TOWRITE
+        let a = Thread { try! map.sync() }
+        a.start()
+        _ = aPaused.waitForArrival()     // A: block 6 locked, TOWRITE cleared, not flushed
+        bPaused.release()
+        Self.waitUntil("B blocks or returns") { Self.sleepers(map) > 0 || b.isFinished }
+        #expect(!b.isFinished, "B returned while A still held block 6 unflushed")
+        aPaused.release()
+        Self.join(a, b)
+        #expect(events.withLock { $0 } == ["flushed 6..<7", "B returned"])
+        #expect(map.dirtyRanges().isEmpty)
+    }
+}
