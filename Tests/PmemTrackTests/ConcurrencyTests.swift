@@ -61,4 +61,49 @@ struct ConcurrencyTests {
         let contents = try #require(FileManager.default.contents(atPath: file.path))
         #expect(contents.elementsEqual(UnsafeRawBufferPointer(map.bytes)))
     }
+
+    /// The fault handler finds regions in a lock-free registry. Mappings are
+    /// opened and closed on some threads while others fault in their own
+    /// mappings; every fault must find its own region and nothing else.
+    @Test("open and close on some threads while others fault in their own mappings")
+    func registryChurn() throws {
+        let stop = Atomic(false)
+        let churnErrors = Atomic(0)
+        let churners = (0..<2).map { _ in
+            Thread {
+                let file = TemporaryFile(in: "/dev/shm")
+                while !stop.load(ordering: .relaxed) {
+                    do {
+                        let map = try TrackedMapping(path: file.path, length: 256 << 10, options: [.create])
+                        map.bytes[4096] = 1
+                        if map.dirtyRanges() != [4096..<8192] { churnErrors.add(1, ordering: .relaxed) }
+                        try map.close()
+                    } catch { churnErrors.add(1, ordering: .relaxed) }
+                }
+            }
+        }
+        churners.forEach { $0.start() }
+        // tmpfs: the point is faults and registry churn, not disk writeback.
+        let files = (0..<2).map { _ in TemporaryFile(in: "/dev/shm") }
+        let maps = try files.map { try TrackedMapping(path: $0.path, length: 4 << 20, options: [.create]) }
+        let writers = maps.map { map in
+            Thread {
+                for round in 0..<20 {
+                    for block in stride(from: round % 2, to: 1024, by: 2) { map.bytes[block * 4096] = UInt8(round) }
+                    try! map.sync()
+                }
+            }
+        }
+        writers.forEach { $0.start() }
+        while writers.contains(where: { !$0.isFinished }) { usleep(1000) }
+        stop.store(true, ordering: .relaxed)
+        while churners.contains(where: { !$0.isFinished }) { usleep(1000) }
+
+        #expect(churnErrors.load(ordering: .relaxed) == 0)
+        for map in maps {
+            #expect(map.statistics.writeFaults == 20 * 512)
+            #expect(map.dirtyRanges().isEmpty)
+            try map.close()
+        }
+    }
 }

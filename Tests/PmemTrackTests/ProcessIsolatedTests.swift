@@ -135,6 +135,27 @@ struct ProcessIsolatedTests {
         }
     }
 
+    @Test("the registry holds 1024 mappings; the next one is a typed error, and closing frees a slot")
+    func registryCapacity() async {
+        await #expect(processExitsWith: .success) {
+            let file = TemporaryFile()
+            var maps: [TrackedMapping] = []
+            while true {
+                do {
+                    maps.append(try TrackedMapping(path: file.path, length: 8192, options: [.create]))
+                } catch {
+                    precondition(error as? PmemTrackError == .tooManyMappings, "\(error)")
+                    break
+                }
+            }
+            precondition(maps.count == Int(PMT_REGISTRY_SLOTS), "\(maps.count)")
+            try maps.removeLast().close()
+            let again = try TrackedMapping(path: file.path, length: 8192, options: [.create])
+            again.bytes[0] = 1
+            precondition(again.dirtyRanges() == [0..<4096])
+        }
+    }
+
     // MARK: The VMA limit
 
     @Test("at the VMA limit the fault path degrades to whole-mapping dirty instead of faulting forever")

@@ -19,6 +19,7 @@ extension TrackedMapping {
         /// size, at most ``maximumBlockSize``. A store anywhere in a block
         /// makes the whole block dirty and the next sync flushes all of it.
         public var blockSize: Int
+        /// How syncs make blocks durable.
         public var flushMode: FlushMode
 
         /// - Parameters:

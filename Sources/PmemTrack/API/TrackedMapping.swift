@@ -157,6 +157,9 @@ public final class TrackedMapping: @unchecked Sendable {
         // Withdraw from the fault handler before unmapping, so that no fault
         // path is inside the region when its pages go away.
         tracker.stop()
+        // No sync runs (close holds the state lock exclusively) and no fault
+        // reaches the index any more: a quiescent point to check it.
+        index.checkInvariantsIfEnabled()
         _ = System.pmemUnmap(bytes.baseAddress!, bytes.count)
     }
 

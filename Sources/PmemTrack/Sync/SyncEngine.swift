@@ -61,7 +61,6 @@ struct SyncEngine: Sendable {
     func sync(_ blocks: Range<UInt64>) throws(PmemTrackError) {
         counters.syncs.add(1)
         guard !blocks.isEmpty else { return }
-        index.checkInvariantsIfEnabled()
 
         // Step 1: TOWRITE := DIRTY over the range, lock-free.
         index.copy(.dirty, to: .toWrite, in: blocks)

@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 
 /// A unique path in the temporary directory (or another directory), removed
 /// when the test is done with it.
@@ -33,11 +34,21 @@ enum ProcessMaps {
 
     static var vmaCount: Int { entries().count }
 
-    /// For each byte offset in `offsets` into `buffer`, whether its page is writable.
+    /// Whether the page holding `buffer[offset]` is writable.
+    ///
+    /// The kernel generates /proc/self/maps a chunk at a time; when other
+    /// threads split or merge VMAs between chunks, a line can be missing
+    /// from one read. Lines that are present are always whole, so read
+    /// again until the address is covered.
     static func isWritable(_ buffer: UnsafeMutableRawBufferPointer, at offset: Int) -> Bool {
         let address = UInt(bitPattern: buffer.baseAddress!) + UInt(offset)
-        guard let entry = entries().first(where: { $0.range.contains(address) }) else { return false }
-        return entry.permissions.dropFirst().first == "w"
+        for _ in 0..<1000 {
+            if let entry = entries().first(where: { $0.range.contains(address) }) {
+                return entry.permissions.dropFirst().first == "w"
+            }
+        }
+        Issue.record("no /proc/self/maps line covers \(address)")
+        return false
     }
 }
 
