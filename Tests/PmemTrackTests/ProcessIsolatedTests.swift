@@ -12,6 +12,16 @@ import Testing
 struct ProcessIsolatedTests {
     // MARK: Crashes
 
+    /// Maps a file, checks that a store to it is tracked (our fault, handled
+    /// without any other handler), then makes a fault that is not ours.
+    static func trackWriteThenDereferenceNull() throws {
+        let file = TemporaryFile()
+        let map = try TrackedMapping(path: file.path, length: 1 << 20, options: [.create])
+        map.bytes[8192] = 1
+        precondition(map.dirtyRanges() == [8192..<12288] && map.statistics.writeFaults == 1)
+        UnsafeMutablePointer<Int>(bitPattern: 8)!.pointee = 1
+    }
+
     @Test("a fault outside any tracked region still gets Swift's crash report")
     func foreignFaultKeepsSwiftCrashReport() throws {
         let fixture = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -39,11 +49,7 @@ struct ProcessIsolatedTests {
     @Test("a fault outside any tracked region crashes with SIGSEGV when no handler was installed before")
     func foreignFaultWithDefaultDisposition() async {
         await #expect(processExitsWith: .signal(SIGSEGV)) {
-            let file = TemporaryFile()
-            let map = try TrackedMapping(path: file.path, length: 1 << 20, options: [.create])
-            map.bytes[0] = 1
-            precondition(map.dirtyRanges() == [0..<4096])
-            UnsafeMutablePointer<Int>(bitPattern: 8)!.pointee = 1
+            try Self.trackWriteThenDereferenceNull()
         }
     }
 
@@ -57,11 +63,7 @@ struct ProcessIsolatedTests {
             }
             action.sa_flags = SA_SIGINFO
             sigaction(SIGSEGV, &action, nil)
-            let file = TemporaryFile()
-            let map = try TrackedMapping(path: file.path, length: 1 << 20, options: [.create])
-            map.bytes[8192] = 1   // ours: handled without the previous handler
-            precondition(map.statistics.writeFaults == 1)
-            UnsafeMutablePointer<Int>(bitPattern: 8)!.pointee = 1
+            try Self.trackWriteThenDereferenceNull()
         }
     }
 
@@ -69,10 +71,7 @@ struct ProcessIsolatedTests {
     func chainsToPlainHandler() async {
         await #expect(processExitsWith: .exitCode(44)) {
             signal(SIGSEGV) { _ in _exit(44) }
-            let file = TemporaryFile()
-            let map = try TrackedMapping(path: file.path, length: 1 << 20, options: [.create])
-            map.bytes[0] = 1
-            UnsafeMutablePointer<Int>(bitPattern: 8)!.pointee = 1
+            try Self.trackWriteThenDereferenceNull()
         }
     }
 
@@ -80,10 +79,7 @@ struct ProcessIsolatedTests {
     func ignoredDispositionStillCrashes() async {
         await #expect(processExitsWith: .signal(SIGSEGV)) {
             signal(SIGSEGV, SIG_IGN)
-            let file = TemporaryFile()
-            let map = try TrackedMapping(path: file.path, length: 1 << 20, options: [.create])
-            map.bytes[0] = 1
-            UnsafeMutablePointer<Int>(bitPattern: 8)!.pointee = 1
+            try Self.trackWriteThenDereferenceNull()
         }
     }
 
@@ -204,9 +200,7 @@ struct ProcessIsolatedTests {
             Thread { sleep(60); _exit(99) }.start()
             let file = TemporaryFile()
             let flusher = RaisingFlusher()
-            let map = try TrackedMapping(
-                path: file.path, length: 1 << 20, options: [.create],
-                configuration: .init(flushMode: .msync)) { _ in flusher }
+            let map = try TrackedMapping.forTesting(path: file.path, length: 1 << 20, flusher: flusher)
             SignalTarget.bytes = map.bytes.baseAddress!
             signal(SIGUSR1) { _ in
                 SignalTarget.bytes!.storeBytes(of: 77, toByteOffset: 4096, as: UInt8.self)

@@ -30,7 +30,13 @@ struct ProtocolInterleavingTests {
         }
     }
 
-    static func sleepers(_ map: TrackedMapping) -> UInt32 { pmt_lock_sleepers(map.index.raw) }
+    /// Starts `thread` and waits until it either sleeps on one of `map`'s
+    /// block locks or finishes; expects the former.
+    static func startExpectingToBlock(_ thread: Thread, on map: TrackedMapping, _ why: Comment) {
+        thread.start()
+        waitUntil("a thread blocks or finishes") { pmt_lock_sleepers(map.index.raw) > 0 || thread.isFinished }
+        #expect(!thread.isFinished, why)
+    }
 
     /// The race from the 2016 DAX fsync thread: the fault sets DIRTY; a sync
     /// then tags and tries to clean and write-protect the block before the
@@ -41,7 +47,7 @@ struct ProtocolInterleavingTests {
     func kernelRaceOrder() throws {
         let file = TemporaryFile()
         let flusher = RecordingFlusher()
-        let map = try TrackedMapping.recording(path: file.path, length: 1 << 20, flusher: flusher)
+        let map = try TrackedMapping.forTesting(path: file.path, length: 1 << 20, flusher: flusher)
         defer { try? map.close() }
         nonisolated(unsafe) let bytes = map.bytes
         let pause = PausePoint(PMT_FAULT_DIRTIED.rawValue)
@@ -53,9 +59,7 @@ struct ProtocolInterleavingTests {
         Self.setFaultHook(map, nil)   // later faults run through
 
         let syncer = Thread { try! map.sync() }
-        syncer.start()
-        Self.waitUntil("the sync sleeps on the block lock") { Self.sleepers(map) > 0 }
-        #expect(!syncer.isFinished, "the sync must wait for the faulting writer")
+        Self.startExpectingToBlock(syncer, on: map, "the sync must wait for the faulting writer")
         pause.release()
         Self.join(writer, syncer)
 
@@ -82,9 +86,7 @@ struct ProtocolInterleavingTests {
         let hook = SyncHook { step in
             if case .protected = step, once.claim() { pause.arrive(1) }
         }
-        let map = try TrackedMapping(
-            path: file.path, length: 1 << 20, options: [.create],
-            configuration: .init(flushMode: .msync), syncHook: hook) { _ in MsyncFlusher() }
+        let map = try TrackedMapping.forTesting(path: file.path, length: 1 << 20, syncHook: hook)
         defer { try? map.close() }
         nonisolated(unsafe) let bytes = map.bytes
         bytes[4 * Self.block] = 1
@@ -94,9 +96,7 @@ struct ProtocolInterleavingTests {
         _ = pause.waitForArrival()      // block 4: locked, TOWRITE cleared, read-only
 
         let writer = Thread { bytes[4 * Self.block + 1] = 2 }
-        writer.start()
-        Self.waitUntil("the writer sleeps on the block lock") { Self.sleepers(map) > 0 }
-        #expect(!writer.isFinished, "the store must wait for the sync")
+        Self.startExpectingToBlock(writer, on: map, "the store must wait for the sync")
         pause.release()
         Self.join(syncer, writer)
 
@@ -124,9 +124,7 @@ struct ProtocolInterleavingTests {
             default: break
             }
         }
-        let map = try TrackedMapping(
-            path: file.path, length: 1 << 20, options: [.create],
-            configuration: .init(flushMode: .msync), syncHook: hook) { _ in MsyncFlusher() }
+        let map = try TrackedMapping.forTesting(path: file.path, length: 1 << 20, syncHook: hook)
         defer { try? map.close() }
         map.bytes[6 * Self.block] = 1
 
@@ -140,7 +138,7 @@ struct ProtocolInterleavingTests {
         a.start()
         _ = aPaused.waitForArrival()     // A: block 6 locked, TOWRITE cleared, not flushed
         bPaused.release()
-        Self.waitUntil("B blocks or returns") { Self.sleepers(map) > 0 || b.isFinished }
+        Self.waitUntil("B blocks or returns") { pmt_lock_sleepers(map.index.raw) > 0 || b.isFinished }
         #expect(!b.isFinished, "B returned while A still held block 6 unflushed")
         aPaused.release()
         Self.join(a, b)

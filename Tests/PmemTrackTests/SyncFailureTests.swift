@@ -10,7 +10,7 @@ struct SyncFailureTests {
     func failureKeepsDirty(errno: Errno) throws {
         let file = TemporaryFile()
         let flusher = RecordingFlusher()
-        let map = try TrackedMapping.recording(path: file.path, length: 1 << 20, flusher: flusher)
+        let map = try TrackedMapping.forTesting(path: file.path, length: 1 << 20, flusher: flusher)
         defer { try? map.close() }
         map.bytes[1 * 4096] = 1
         map.bytes[2 * 4096] = 2
@@ -39,7 +39,7 @@ struct SyncFailureTests {
     func rangedFailure() throws {
         let file = TemporaryFile()
         let flusher = RecordingFlusher()
-        let map = try TrackedMapping.recording(path: file.path, length: 1 << 20, flusher: flusher)
+        let map = try TrackedMapping.forTesting(path: file.path, length: 1 << 20, flusher: flusher)
         defer { try? map.close() }
         map.bytes[5 * 4096] = 1
         flusher.failNext(.ioError)
@@ -59,9 +59,7 @@ struct SyncFailureTests {
     func concurrentSyncSeesFailure() throws {
         let file = TemporaryFile()
         let flusher = GatedFlusher()
-        let map = try TrackedMapping(
-            path: file.path, length: 1 << 20, options: [.create],
-            configuration: .init(flushMode: .msync)) { _ in flusher }
+        let map = try TrackedMapping.forTesting(path: file.path, length: 1 << 20, flusher: flusher)
         defer { try? map.close() }
         map.bytes[3 * 4096] = 1
 
@@ -97,9 +95,7 @@ struct SyncFailureTests {
         let hook = SyncHook { step in
             if step == .tagged, pauseFirstTag.claim() { pause.arrive(0) }
         }
-        let map = try TrackedMapping(
-            path: file.path, length: 1 << 20, options: [.create],
-            configuration: .init(flushMode: .msync), syncHook: hook) { _ in flusher }
+        let map = try TrackedMapping.forTesting(path: file.path, length: 1 << 20, flusher: flusher, syncHook: hook)
         defer { try? map.close() }
         map.bytes[3 * 4096] = 1
 

@@ -11,7 +11,7 @@ struct TrackedMappingTests {
     func writeSyncRewrite(blockSize: Int) throws {
         let file = TemporaryFile()
         let flusher = RecordingFlusher()
-        let map = try TrackedMapping.recording(path: file.path, length: 64 * blockSize, blockSize: blockSize, flusher: flusher)
+        let map = try TrackedMapping.forTesting(path: file.path, length: 64 * blockSize, blockSize: blockSize, flusher: flusher)
         defer { try? map.close() }
         #expect(map.blockSize == blockSize)
         #expect(map.dirtyRanges().isEmpty)
@@ -64,7 +64,7 @@ struct TrackedMappingTests {
         let file = TemporaryFile()
         let flusher = RecordingFlusher()
         let block = 4096
-        let map = try TrackedMapping.recording(path: file.path, length: 32 * block, flusher: flusher)
+        let map = try TrackedMapping.forTesting(path: file.path, length: 32 * block, flusher: flusher)
         defer { try? map.close() }
         for b in [1, 2, 5, 9, 20] { map.bytes[b * block + 100] = UInt8(b) }
 
@@ -154,7 +154,7 @@ struct TrackedMappingTests {
     func shortLastBlock() throws {
         let file = TemporaryFile()
         let flusher = RecordingFlusher()
-        let map = try TrackedMapping.recording(path: file.path, length: 3 * 65536 + 4096, blockSize: 65536, flusher: flusher)
+        let map = try TrackedMapping.forTesting(path: file.path, length: 3 * 65536 + 4096, blockSize: 65536, flusher: flusher)
         defer { try? map.close() }
         map.bytes[map.bytes.count - 1] = 7
         #expect(map.dirtyRanges() == [3 * 65536..<(3 * 65536 + 4096)])

@@ -42,13 +42,15 @@ final class RecordingFlusher: Flusher {
 }
 
 extension TrackedMapping {
-    /// Opens a mapping whose flushes go through `flusher`.
-    static func recording(
-        path: String, length: Int, blockSize: Int = TrackedMapping.pageSize, flusher: RecordingFlusher
+    /// Creates an msync-mode mapping whose flushes go through `flusher`, and
+    /// whose syncs report their steps to `syncHook`.
+    static func forTesting(
+        path: String, length: Int, blockSize: Int = TrackedMapping.pageSize,
+        flusher: any Flusher = MsyncFlusher(), syncHook: SyncHook? = nil
     ) throws -> TrackedMapping {
         try TrackedMapping(
             path: path, length: length, options: [.create],
-            configuration: .init(blockSize: blockSize, flushMode: .msync)
+            configuration: .init(blockSize: blockSize, flushMode: .msync), syncHook: syncHook
         ) { _ in flusher }
     }
 }
