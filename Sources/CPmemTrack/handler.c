@@ -59,8 +59,9 @@ static bool degrade(pmt_region *region) {
 /// race: a sync can never clear DIRTY between our DIRTY and our mprotect.
 static int handle_in_region(pmt_region *region, uintptr_t addr) {
     uint64_t block = (addr - region->base) >> region->block_shift;
+    bool locking = !region->mutant_unlocked_fault;
     // Lock: waits if a sync is between write-protect and clearing DIRTY.
-    pmt_lock_block(region->index, block);
+    if (locking) pmt_lock_block(region->index, block);
     pause_at(region, PMT_FAULT_LOCKED, block);
     // DIRTY first: a writable block must always be DIRTY.
     pmt_index_set(region->index, PMT_TAG_DIRTY, block);
@@ -71,7 +72,7 @@ static int handle_in_region(pmt_region *region, uintptr_t addr) {
     int rc = mprotect(start, protect_length(region, block, 1), PROT_READ | PROT_WRITE);
     int err = errno;
     if (rc == 0) atomic_fetch_add(&region->write_faults, 1);
-    pmt_unlock_block(region->index, block);
+    if (locking) pmt_unlock_block(region->index, block);
     if (rc == 0) return 1;
     // Release our lock before taking all of them, to keep lock order.
     if (err == ENOMEM && degrade(region)) return 1;

@@ -30,6 +30,9 @@ typedef struct pmt_region {
                                        // and the whole region went writable
     _Atomic(pmt_fault_hook) fault_hook;
     void *fault_hook_context;
+    /// Test-only: run the fault path without the block lock (a broken
+    /// protocol, to prove the tests catch it). Never set in production.
+    bool mutant_unlocked_fault;
 } pmt_region;
 
 /// Allocates a region record (not in a signal handler). NULL on ENOMEM.

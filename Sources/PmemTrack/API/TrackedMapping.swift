@@ -74,11 +74,13 @@ public final class TrackedMapping: @unchecked Sendable {
         }
     }
 
-    /// The designated initializer; tests pass their own flusher and a hook
-    /// that can pause syncs between protocol steps.
+    /// The designated initializer. Tests pass their own flusher, a hook that
+    /// can pause syncs between protocol steps, and, to prove that the tests
+    /// catch them, a broken protocol variant.
     init(
         path: String, length: Int?, options: Options, configuration: Configuration,
-        syncHook: SyncHook? = nil, makeFlusher: (FlushMode) -> any Flusher
+        syncHook: SyncHook? = nil, mutant: ProtocolMutant? = nil,
+        makeFlusher: (FlushMode) -> any Flusher
     ) throws(PmemTrackError) {
         let configuration = try configuration.validated()
         let mapping = try Self.map(path: path, length: length, options: options)
@@ -97,7 +99,8 @@ public final class TrackedMapping: @unchecked Sendable {
         let blockCount = (mapping.length + configuration.blockSize - 1) / configuration.blockSize
         let index = try DirtyIndex(blockCount: UInt64(blockCount))
         let tracker = try ProtectionTracker(
-            base: mapping.base, length: mapping.length, blockSize: configuration.blockSize, index: index)
+            base: mapping.base, length: mapping.length, blockSize: configuration.blockSize, index: index,
+            mutant: mutant)
         try tracker.start()
 
         self.bytes = UnsafeMutableRawBufferPointer(start: mapping.base, count: mapping.length)
@@ -110,7 +113,7 @@ public final class TrackedMapping: @unchecked Sendable {
         self.engine = SyncEngine(
             index: index, tracker: tracker, flusher: makeFlusher(mode), base: mapping.base,
             length: mapping.length, blockShift: configuration.blockSize.trailingZeroBitCount,
-            counters: counters, hook: syncHook)
+            counters: counters, hook: syncHook, mutant: mutant)
         mapped = false
     }
 

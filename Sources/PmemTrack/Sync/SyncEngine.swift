@@ -52,9 +52,11 @@ struct SyncEngine: Sendable {
     let blockShift: Int
     let counters: SyncCounters
     let hook: SyncHook?
+    /// Test-only broken variant; nil in every real mapping.
+    let mutant: ProtocolMutant?
 
     @inline(__always)
-    private func pause(_ step: SyncStep) {
+    func pause(_ step: SyncStep) {
         if let hook { hook.pause(step) }
     }
 
@@ -85,6 +87,7 @@ struct SyncEngine: Sendable {
                 if let error = writeBack(ours), firstError == nil { firstError = error }
                 position = ours.upperBound
             }
+            if mutant == .cleanUntagged { cleanUntaggedMutant(run) }
             // Step 2.6: unlock. A writer waiting in the fault handler now
             // dirties its block again and makes it writable.
             index.unlock(run)
@@ -95,6 +98,7 @@ struct SyncEngine: Sendable {
 
     /// Steps 2.2 to 2.5 for one run that is ours. Its locks are held.
     private func writeBack(_ run: Range<UInt64>) -> PmemTrackError? {
+        if mutant == .cleanBeforeProtect { return cleanBeforeProtectMutant(run) }
         // Step 2.2: the run is ours now.
         index.clear(.toWrite, run)
 
@@ -114,11 +118,7 @@ struct SyncEngine: Sendable {
         pause(.protected(run))
 
         // Step 2.4: flush, then drain.
-        let start = Int(run.lowerBound) << blockShift
-        let end = min(Int(run.upperBound) << blockShift, length)
-        let flushRun = FlushRun(offset: start, bytes: UnsafeRawBufferPointer(start: base + start, count: end - start))
-        let result = flusher.flush(flushRun).flatMap { flusher.drain() }
-        counters.flushCalls.add(1)
+        let (result, bytes) = flushAndDrain(run)
 
         switch result {
         case .success:
@@ -133,15 +133,30 @@ struct SyncEngine: Sendable {
                 index.clear(.dirty, run)
                 index.clear(.toWrite, run)
             }
-            counters.blocksFlushed.add(UInt64(run.count))
-            counters.bytesFlushed.add(UInt64(end - start))
             return nil
         case .failure(let errno):
             // Nothing is cleared. Hand TOWRITE back so that a sync waiting
             // on these locks flushes the run itself rather than succeed.
             index.set(.toWrite, run)
-            counters.flushFailures.add(1)
-            return .flushFailed(errno, range: start..<end)
+            return .flushFailed(errno, range: bytes)
         }
+    }
+
+    /// Flushes and drains the bytes of `run`, and counts the outcome.
+    /// Returns the result and the byte range flushed.
+    func flushAndDrain(_ run: Range<UInt64>) -> (Result<Void, Errno>, Range<Int>) {
+        let start = Int(run.lowerBound) << blockShift
+        let end = min(Int(run.upperBound) << blockShift, length)
+        let flushRun = FlushRun(offset: start, bytes: UnsafeRawBufferPointer(start: base + start, count: end - start))
+        let result = flusher.flush(flushRun).flatMap { flusher.drain() }
+        counters.flushCalls.add(1)
+        switch result {
+        case .success:
+            counters.blocksFlushed.add(UInt64(run.count))
+            counters.bytesFlushed.add(UInt64(end - start))
+        case .failure:
+            counters.flushFailures.add(1)
+        }
+        return (result, start..<end)
     }
 }

@@ -17,11 +17,15 @@ final class ProtectionTracker: WriteTracker, @unchecked Sendable {
     private let length: Int
     private let blockShift: Int
 
-    init(base: UnsafeMutableRawPointer, length: Int, blockSize: Int, index: DirtyIndex) throws(PmemTrackError) {
+    init(
+        base: UnsafeMutableRawPointer, length: Int, blockSize: Int, index: DirtyIndex,
+        mutant: ProtocolMutant? = nil
+    ) throws(PmemTrackError) {
         let shift = blockSize.trailingZeroBitCount
         guard let region = pmt_region_create(UInt(bitPattern: base), length, UInt32(shift), index.raw) else {
             throw .system(.noMemory, operation: "pmt_region_create")
         }
+        region.pointee.mutant_unlocked_fault = mutant == .unlockedFault
         self.region = region
         self.base = base
         self.length = length

@@ -1,0 +1,20 @@
+/// Deliberately broken variants of the write-protect/clean protocol.
+///
+/// They exist so that tests can show the persistence oracle and the model
+/// check catch each way the protocol can be broken. Only the internal
+/// initializer used by tests selects one; every public mapping runs the
+/// correct protocol.
+enum ProtocolMutant: Sendable, CaseIterable {
+    /// (a) Under the lock, the sync clears DIRTY and flushes first, and
+    /// write-protects last. A store between the flush and the write-protect
+    /// lands in a block that is already clean: no sync flushes it again.
+    case cleanBeforeProtect
+    /// (b) The fault path sets DIRTY and makes the block writable without
+    /// taking the block lock. A sync can clean and write-protect the block
+    /// between the two, and the fault then makes a clean block writable:
+    /// the 2016 DAX race.
+    case unlockedFault
+    /// (c) The sync ignores TOWRITE: it also write-protects and clears DIRTY
+    /// on blocks dirtied after it began, without flushing them.
+    case cleanUntagged
+}

@@ -1,0 +1,29 @@
+/// The broken protocol variants of ``ProtocolMutant`` that live in the sync
+/// path. Tests select them to show that the oracle and the model catch each
+/// one; a real mapping never runs this code.
+extension SyncEngine {
+    /// (a) With the run's locks held: clear TOWRITE and DIRTY, flush, and
+    /// only then write-protect. Stores between the flush and the protect
+    /// are in no flush, and the block is clean and read-only afterwards.
+    func cleanBeforeProtectMutant(_ run: Range<UInt64>) -> PmemTrackError? {
+        index.clear(.toWrite, run)
+        index.clear(.dirty, run)
+        let (result, bytes) = flushAndDrain(run)
+        pause(.flushed(run))
+        _ = tracker.writeProtect(run)
+        if case .failure(let errno) = result { return .flushFailed(errno, range: bytes) }
+        return nil
+    }
+
+    /// (c) With the locks of a DIRTY run held, after our own sub-runs are
+    /// done: write-protect and clean the blocks that are DIRTY without
+    /// TOWRITE (dirtied after this sync began), without flushing them.
+    func cleanUntaggedMutant(_ run: Range<UInt64>) {
+        var position = run.lowerBound
+        while let dirty = index.firstRun(with: [.dirty], in: position..<run.upperBound) {
+            _ = tracker.writeProtect(dirty)
+            index.clear(.dirty, dirty)
+            position = dirty.upperBound
+        }
+    }
+}
