@@ -145,4 +145,65 @@ struct ProtocolInterleavingTests {
         #expect(events.withLock { $0 } == ["flushed 6..<7", "B returned"])
         #expect(map.dirtyRanges().isEmpty)
     }
+
+    /// Livelock, by counting. Every other block of 64 is dirty when a sync
+    /// begins. Each time the sync has locked a run, a writer dirties every
+    /// block of the range it can reach (all but the run being flushed):
+    /// blocks already cleaned, and blocks the sync has not reached yet. The
+    /// sync must still return, having taken at most one lock step per block
+    /// of the range and flushed exactly the 32 blocks tagged at its start.
+    @Test("a writer that keeps dirtying the range cannot keep a sync from returning")
+    func noLivelock() throws {
+        let file = TemporaryFile()
+        let blocks = 64
+        let lockSteps = Mutex(0)
+        let flushedBlocks = Mutex(0)
+        let request = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+        let locked = Mutex<Range<UInt64>?>(nil)
+        let writerActive = Atomic(true)
+        let hook = SyncHook { step in
+            switch step {
+            case .locked(let run) where writerActive.load(ordering: .relaxed):
+                // A livelocking sync would step forever; stop interfering
+                // well past the bound so that it fails instead of hanging.
+                if lockSteps.withLock({ $0 += 1; return $0 }) > 4 * blocks {
+                    writerActive.store(false, ordering: .relaxed)
+                    return
+                }
+                locked.withLock { $0 = run }
+                request.signal()
+                done.wait()
+            case .flushed(let run): flushedBlocks.withLock { $0 += run.count }
+            default: break
+            }
+        }
+        let map = try TrackedMapping.forTesting(path: file.path, length: blocks * Self.block, syncHook: hook)
+        defer { try? map.close() }
+        nonisolated(unsafe) let bytes = map.bytes
+        for b in stride(from: 0, to: blocks, by: 2) { bytes[b * Self.block] = 1 }
+
+        let writer = Thread {
+            var round: UInt8 = 0
+            while writerActive.load(ordering: .relaxed) {
+                request.wait()
+                guard writerActive.load(ordering: .relaxed) else { break }
+                let run = locked.withLock { $0! }
+                round &+= 1
+                for b in 0..<blocks where !run.contains(UInt64(b)) { bytes[b * Self.block + 1] = round }
+                done.signal()
+            }
+        }
+        writer.start()
+        try map.sync()
+        writerActive.store(false, ordering: .relaxed)
+        request.signal()
+        Self.join(writer)
+
+        #expect(lockSteps.withLock { $0 } >= 2, "the writer interfered")
+        #expect(lockSteps.withLock { $0 } <= blocks)
+        #expect(flushedBlocks.withLock { $0 } == 32)
+        #expect(map.statistics.blocksFlushed == 32)
+        // Everything the writer dirtied after the tag is still dirty, for the next sync.
+        #expect(map.statistics.dirtyBlocks > 0)
+    }
 }

@@ -1,0 +1,37 @@
+import Foundation
+import SystemPackage
+@testable import PmemTrack
+
+/// The persistence oracle's view of the media: a separate image of the
+/// mapping that holds exactly the bytes that have been flushed, that is,
+/// what would survive a power loss.
+///
+/// As a flusher it copies each run into the image at the moment of the
+/// flush, then passes the run to a real flusher.
+final class MediaImage: Flusher, @unchecked Sendable {
+    let bytes: UnsafeMutableRawBufferPointer
+    private let lock = NSLock()
+    private let underlying: any Flusher
+
+    init(length: Int, underlying: any Flusher = MsyncFlusher()) {
+        bytes = .allocate(byteCount: length, alignment: 64)
+        bytes.initializeMemory(as: UInt8.self, repeating: 0)
+        self.underlying = underlying
+    }
+
+    deinit { bytes.deallocate() }
+
+    func flush(_ run: FlushRun) -> Result<Void, Errno> {
+        lock.withLock {
+            UnsafeMutableRawBufferPointer(rebasing: bytes[run.range]).copyMemory(from: run.bytes)
+        }
+        return underlying.flush(run)
+    }
+
+    func drain() -> Result<Void, Errno> { underlying.drain() }
+
+    /// Runs `body` while no flush can change the image.
+    func withStableImage<T>(_ body: (UnsafeMutableRawBufferPointer) -> T) -> T {
+        lock.withLock { body(bytes) }
+    }
+}
