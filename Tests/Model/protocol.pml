@@ -1,0 +1,168 @@
+/*
+ * PmemTrack's write-protect/clean protocol, for the spin model checker.
+ *
+ * Two blocks, two writers making WRITES stores each, SYNCERS syncers (1 or
+ * 2), each running SYNCS syncs one after another. Every statement is an interleaving point, as every atomic
+ * operation or system call is in the implementation.
+ *
+ * What is checked, in every reachable state:
+ *   - the invariant "a writable block is DIRTY" (process `invariant`);
+ *   - when a sync returns without error, every store that completed before
+ *     it began has been flushed (the assertion at the end of a sync);
+ *   - no deadlock (spin's invalid end states).
+ *
+ * Abstractions: the implementation locks a run of adjacent DIRTY blocks in
+ * ascending order and then handles its TOWRITE sub-runs; here each run is
+ * one block, which keeps the same lock order and the same steps per block.
+ * A store is atomic with the MMU's write-permission check. A flush may fail
+ * (FLUSH_FAILURES), in which case nothing is cleared and TOWRITE is handed
+ * back, and that sync reports an error.
+ *
+ * Mutants (compile with -DMUTANT_A, -DMUTANT_B or -DMUTANT_C):
+ *   A  the sync clears DIRTY and flushes before it write-protects;
+ *   B  the fault path runs without the block lock;
+ *   C  the sync write-protects and cleans blocks dirtied after it began
+ *      (DIRTY without TOWRITE) without flushing them.
+ * Each must produce a counterexample.
+ */
+
+#define B 2
+#ifndef SYNCERS
+#define SYNCERS 2
+#endif
+#ifndef SYNCS
+#define SYNCS 1
+#endif
+#ifndef WRITES
+#define WRITES 2
+#endif
+
+bit dirty[B];
+bit towrite[B];
+bit locked[B];
+bit writable[B];
+byte mem[B];     /* version of each block's data in memory: one more per store */
+byte media[B];   /* version last flushed: what survives a power loss */
+
+inline lock(b)   { atomic { locked[b] == 0 -> locked[b] = 1 } }
+inline unlock(b) { locked[b] = 0 }
+
+/* The fault path, in the SIGSEGV handler: lock, DIRTY, writable, unlock. */
+inline fault(b) {
+#ifndef MUTANT_B
+    lock(b);
+#endif
+    dirty[b] = 1;
+    writable[b] = 1;
+#ifndef MUTANT_B
+    unlock(b)
+#endif
+}
+
+proctype writer() {
+    byte n = 0;
+    byte b;
+    do
+    :: n < WRITES ->
+        if
+        :: b = 0
+        :: b = 1
+        fi;
+        /* A store: lands if the block is writable, else faults and retries. */
+        do
+        :: atomic { writable[b] -> mem[b]++ }; break
+        :: atomic { !writable[b] -> skip }; fault(b)
+        od;
+        n++
+    :: else -> break
+    od
+}
+
+/* Step 1 for one block: TOWRITE := DIRTY, without locks (read, then set). */
+inline tag(b) {
+    d = dirty[b];
+    if
+    :: d -> towrite[b] = 1
+    :: else -> skip
+    fi
+}
+
+/* Step 2 for one block, if it is DIRTY when the walk reaches it. */
+inline visit(b) {
+    if
+    :: dirty[b] ->
+        lock(b);
+        if
+        :: towrite[b] && dirty[b] ->
+#ifdef MUTANT_A
+            towrite[b] = 0;
+            dirty[b] = 0;
+            media[b] = mem[b];
+            writable[b] = 0;
+#else
+            towrite[b] = 0;
+            writable[b] = 0;              /* write-protect */
+            if
+            :: media[b] = mem[b];         /* flush and drain */
+               dirty[b] = 0;
+               towrite[b] = 0
+#ifdef FLUSH_FAILURES
+            :: towrite[b] = 1;            /* failure: hand TOWRITE back */
+               failed = 1
+#endif
+            fi
+#endif
+        :: else ->
+#ifdef MUTANT_C
+            if
+            :: dirty[b] -> writable[b] = 0; dirty[b] = 0
+            :: else -> skip
+            fi
+#else
+            skip
+#endif
+        fi;
+        unlock(b)
+    :: else -> skip
+    fi
+}
+
+proctype syncer() {
+    byte obligation0, obligation1;
+    byte round = 0;
+    bit d;
+    bit failed;
+    do
+    :: round < SYNCS ->
+        failed = 0;
+        /* Every store that completed before the sync begins. */
+        atomic { obligation0 = mem[0]; obligation1 = mem[1] };
+        tag(0);
+        tag(1);
+        visit(0);       /* ascending block order */
+        visit(1);
+        /* Step 3: a sync that reports success has flushed every store
+           that completed before it began. */
+        assert(failed || (media[0] >= obligation0 && media[1] >= obligation1));
+        round++
+    :: else -> break
+    od
+}
+
+/* Checked in every state: a writable block is DIRTY. */
+active proctype invariant() {
+end:
+    atomic { ((writable[0] && !dirty[0]) || (writable[1] && !dirty[1])) -> assert(false) }
+}
+
+init {
+    atomic {
+        run writer();
+        run writer();
+        byte s = 0;
+        do
+        :: s < SYNCERS -> run syncer(); s++
+        :: else -> break
+        od
+    }
+}
