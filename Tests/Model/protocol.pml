@@ -150,9 +150,10 @@ proctype syncer() {
 }
 
 /* Checked in every state: a writable block is DIRTY. */
+#define WRITABLE_IS_DIRTY ((!writable[0] || dirty[0]) && (!writable[1] || dirty[1]))
 active proctype invariant() {
 end:
-    atomic { ((writable[0] && !dirty[0]) || (writable[1] && !dirty[1])) -> assert(false) }
+    atomic { !WRITABLE_IS_DIRTY -> assert(WRITABLE_IS_DIRTY) }
 }
 
 init {
