@@ -7,6 +7,7 @@
 #include "registry.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <string.h>
@@ -183,6 +184,13 @@ int pmt_install_handler(void) {
     int synchronous[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
     for (unsigned i = 0; i < sizeof synchronous / sizeof *synchronous; i++)
         sigdelset(&ours.sa_mask, synchronous[i]);
+    // The child of a fork keeps the mappings, the handler and a private
+    // copy of every index; it must not inherit the parent's lock holders.
+    if (pthread_atfork(NULL, NULL, pmt_registry_after_fork) != 0) {
+        atomic_store(&install_state, 0);
+        errno = ENOMEM;
+        return -1;
+    }
     if (sigaction(SIGSEGV, &ours, &previous) != 0) {
         int err = errno;
         atomic_store(&install_state, 0);

@@ -41,8 +41,10 @@ pmt_index *pmt_index_create(uint64_t nblocks) {
     uint64_t lock_words = div_up(nblocks, 32);
 
     size_t header = (sizeof(struct pmt_index) + page - 1) / page * page;
-    size_t bytes = header + PMT_TAG_COUNT * tag_words * 8 + lock_words * 4;
-    bytes = (bytes + page - 1) / page * page;
+    // The lock words start on a page so that a forked child can drop them
+    // wholesale (pmt_index_after_fork).
+    size_t tags = (PMT_TAG_COUNT * tag_words * 8 + page - 1) / page * page;
+    size_t bytes = header + tags + (lock_words * 4 + page - 1) / page * page;
     // MAP_NORESERVE: address space only. The kernel commits a zero page on the
     // first store to it, which is what makes sparse mappings cheap.
     void *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
@@ -63,7 +65,7 @@ pmt_index *pmt_index_create(uint64_t nblocks) {
             cursor += words[l] * 8;
         }
     }
-    index->locks = (_Atomic uint32_t *)cursor;
+    index->locks = (_Atomic uint32_t *)((char *)mem + header + tags);
     return index;
 }
 
@@ -290,6 +292,36 @@ uint64_t pmt_index_count(const pmt_index *index, pmt_tag tag, uint64_t first, ui
         total += (uint64_t)__builtin_popcountll(bits);
     });
     return total;
+}
+
+// MARK: fork
+
+/// Rebuilds every summary level from the leaves. Single-threaded use only.
+static void rebuild_summaries(pmt_index *index) {
+    for (unsigned t = 0; t < PMT_TAG_COUNT; t++) {
+        for (unsigned l = 1; l < index->levels; l++) {
+            for (uint64_t w = 0; w < index->words[l]; w++) atomic_store(&index->tag[t][l][w], 0);
+            for (uint64_t w = 0; w < index->words[l - 1]; w++)
+                if (atomic_load(&index->tag[t][l - 1][w]) != 0)
+                    atomic_fetch_or(&index->tag[t][l][w / WORD_BITS], bit(w));
+        }
+    }
+}
+
+void pmt_index_after_fork(pmt_index *index) {
+    // Lock bits and sleeper counts belonged to threads of the parent that
+    // do not exist here. MADV_DONTNEED gives private anonymous pages back
+    // as zeros, without touching (and committing) them.
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t lock_bytes = (index->lock_words * 4 + page - 1) / page * page;
+    madvise((void *)index->locks, lock_bytes, MADV_DONTNEED);
+    for (unsigned i = 0; i < PMT_WAIT_BUCKETS; i++) atomic_store(&index->waiters[i], 0);
+    // A parent thread may have been inside a summary-clear window, with a
+    // summary bit missing that it would have restored. Nobody will here.
+    if (atomic_load(&index->clearing) != 0) {
+        rebuild_summaries(index);
+        atomic_store(&index->clearing, 0);
+    }
 }
 
 bool pmt_index_check_invariants(const pmt_index *index) {

@@ -74,3 +74,12 @@ pmt_region *pmt_registry_enter(uintptr_t addr, struct pmt_slot **slot_out) {
 }
 
 void pmt_registry_leave(struct pmt_slot *slot) { atomic_fetch_sub(&slot->readers, 1); }
+
+void pmt_registry_after_fork(void) {
+    for (unsigned i = 0; i < atomic_load(&high_water); i++) {
+        // Readers were fault handlers on parent threads that do not exist here.
+        atomic_store(&slots[i].readers, 0);
+        pmt_region *r = atomic_load(&slots[i].region);
+        if (r != NULL && r != PMT_SLOT_CLAIMED) pmt_index_after_fork(r->index);
+    }
+}

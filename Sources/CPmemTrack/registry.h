@@ -19,4 +19,8 @@ struct pmt_slot {
 pmt_region *pmt_registry_enter(uintptr_t addr, struct pmt_slot **slot_out);
 void pmt_registry_leave(struct pmt_slot *slot);
 
+/// pthread_atfork child handler: makes every registered region usable by
+/// the one thread the child has.
+void pmt_registry_after_fork(void);
+
 #endif

@@ -93,6 +93,11 @@ typedef void (*pmt_clear_hook)(void *context, pmt_clear_step step);
 /// a NULL pointer per emptied word.
 void pmt_index_set_clear_hook(pmt_index *index, pmt_clear_hook hook, void *context);
 
+/// In the child of fork(), where only the forking thread survives: drops
+/// every lock bit and sleeper count, and repairs the summaries if a parent
+/// thread was in the middle of clearing one. Async-signal-safe.
+void pmt_index_after_fork(pmt_index *index);
+
 /// Checks the summary invariant of every level for every tag: a summary bit
 /// is set if and only if the word below it is non-zero. Returns true when it
 /// holds. Only meaningful while no thread is changing the index. O(N/64).

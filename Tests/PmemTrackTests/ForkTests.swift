@@ -1,0 +1,62 @@
+import Foundation
+import Testing
+@testable import PmemTrack
+
+/// libc's fork(), which Swift marks unavailable. Called through the symbol so
+/// that the pthread_atfork handlers run, as they do for any C caller.
+func forkProcess() -> pid_t {
+    typealias Fork = @convention(c) () -> pid_t
+    return unsafeBitCast(dlsym(nil, "fork")!, to: Fork.self)()
+}
+
+@Suite("fork")
+struct ForkTests {
+    /// The contract: the child keeps the mapping and tracks its own writes on
+    /// its own copy of the dirty state, as of the fork. Lock holders of the
+    /// parent do not exist in the child and hold nothing there. The parent's
+    /// index never changes because of the child.
+    @Test("the child tracks its own writes; the parent's index is untouched")
+    func childTracksIndependently() async {
+        await #expect(processExitsWith: .success) {
+            let file = TemporaryFile()
+            let pause = PausePoint(1)
+            let once = FirstOnly()
+            let hook = SyncHook { step in
+                if case .protected = step, once.claim() { pause.arrive(1) }
+            }
+            let map = try TrackedMapping.forTesting(path: file.path, length: 1 << 20, syncHook: hook)
+            map.bytes[1 * 4096] = 1
+            map.bytes[2 * 4096] = 2
+            // A parent thread holds the locks of blocks 1 and 2, mid-sync, at the fork.
+            let syncer = Thread { try! map.sync() }
+            syncer.start()
+            _ = pause.waitForArrival()
+
+            let pid = forkProcess()
+            if pid == 0 {
+                map.bytes[1 * 4096 + 1] = 11   // block 1: locked in the parent at the fork
+                map.bytes[5 * 4096] = 55       // a clean block
+                guard map.dirtyRanges() == [1 * 4096..<3 * 4096, 5 * 4096..<6 * 4096] else { _exit(3) }
+                do { try map.sync() } catch { _exit(4) }
+                guard map.dirtyRanges().isEmpty, map.index.summariesAreConsistent else { _exit(5) }
+                _exit(0)
+            }
+            // Turns a child stuck on an inherited lock into a failure, not a hang.
+            Thread { sleep(60); kill(pid, SIGKILL); _exit(99) }.start()
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            precondition(status == 0, "child failed with wait status \(status)")
+
+            pause.release()
+            while !syncer.isFinished { usleep(100) }
+            // The parent flushed its own blocks 1 and 2; the child's store to
+            // block 5 is in the shared file pages but was never the parent's.
+            precondition(map.dirtyRanges().isEmpty)
+            precondition(map.statistics.blocksFlushed == 2)
+            precondition(map.bytes[5 * 4096] == 55 && map.bytes[1 * 4096 + 1] == 11)
+            precondition(map.index.summariesAreConsistent)
+            map.bytes[5 * 4096 + 1] = 1
+            precondition(map.dirtyRanges() == [5 * 4096..<6 * 4096], "the parent still tracks its own writes")
+        }
+    }
+}
