@@ -45,4 +45,18 @@ struct OracleTests {
         print("oracle vs mutant \(mutant): first lost store: \(first)")
         #expect(report.stores <= bound + 10_000)
     }
+
+    /// Random flush failures: each reaches its caller with the errno and the
+    /// range, and loses no DIRTY bit, because every later successful sync
+    /// still finds every earlier store in the media image.
+    @Test("random EIO and ENOSPC flush failures lose no store and are reported with errno and range")
+    func randomFlushFailures() throws {
+        let stress = try OracleStress(.init(stores: 300_000, flushFailurePercent: 10))
+        let report = stress.run()
+        print("oracle stress, 10% flush failures: \(report)")
+        #expect(report.lost.isEmpty, "\(report.lost.prefix(3))")
+        #expect(report.malformedFailures.isEmpty, "\(report.malformedFailures.prefix(3))")
+        #expect(report.failedSyncs > 0)
+        #expect(report.syncs > report.failedSyncs, "some syncs succeeded and were checked")
+    }
 }

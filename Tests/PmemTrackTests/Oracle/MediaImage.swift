@@ -12,19 +12,28 @@ final class MediaImage: Flusher, @unchecked Sendable {
     let bytes: UnsafeMutableRawBufferPointer
     private let lock = NSLock()
     private let underlying: any Flusher
+    /// Percentage of flushes that fail with EIO or ENOSPC, reaching no media.
+    private let failurePercent: Int
+    private var random = FastRandom()
 
-    init(length: Int, underlying: any Flusher = MsyncFlusher()) {
+    init(length: Int, failurePercent: Int = 0, underlying: any Flusher = MsyncFlusher()) {
         bytes = .allocate(byteCount: length, alignment: 64)
         bytes.initializeMemory(as: UInt8.self, repeating: 0)
+        self.failurePercent = failurePercent
         self.underlying = underlying
     }
 
     deinit { bytes.deallocate() }
 
     func flush(_ run: FlushRun) -> Result<Void, Errno> {
-        lock.withLock {
+        let failure: Errno? = lock.withLock {
+            if failurePercent > 0, Int.random(in: 0..<100, using: &random) < failurePercent {
+                return Bool.random(using: &random) ? .ioError : .noSpace
+            }
             UnsafeMutableRawBufferPointer(rebasing: bytes[run.range]).copyMemory(from: run.bytes)
+            return nil
         }
+        if let failure { return .failure(failure) }
         return underlying.flush(run)
     }
 
