@@ -23,6 +23,10 @@ public enum PmemTrackError: Error, Hashable, Sendable {
     case tooManyMappings
     /// The mapping was closed.
     case closed
+    /// The file is now `length` bytes, shorter than the mapping: something
+    /// truncated it. Stores beyond its end are lost and no sync can make
+    /// them durable; the sync did nothing.
+    case fileTruncated(length: Int)
     /// Writing back the bytes in `range` failed. Those blocks are still
     /// dirty; the next sync tries them again.
     case flushFailed(Errno, range: Range<Int>)
@@ -45,6 +49,8 @@ extension PmemTrackError: CustomStringConvertible {
             return "too many tracked mappings in this process"
         case .closed:
             return "the mapping is closed"
+        case .fileTruncated(let length):
+            return "the file was truncated to \(length) bytes, shorter than the mapping"
         case .flushFailed(let errno, let range):
             return "flushing bytes \(range.lowerBound)..<\(range.upperBound) failed: \(errno); they stay dirty"
         case .system(let errno, let operation):

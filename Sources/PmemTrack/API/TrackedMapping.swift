@@ -44,6 +44,9 @@ public final class TrackedMapping: @unchecked Sendable {
     let tracker: any WriteTracker
     private let engine: SyncEngine
     private let counters: SyncCounters
+    /// A read-only descriptor of the file, to notice truncation; nil for
+    /// `.tmpfile` mappings, whose file has no name to truncate it by.
+    private let file: Int32?
     private let state = ReadWriteLock()
     /// Guarded by `state`.
     private var isClosed = false
@@ -96,6 +99,15 @@ public final class TrackedMapping: @unchecked Sendable {
         case .msync: mode = .msync
         }
 
+        var file: Int32?
+        if !options.contains(.tmpfile) {
+            switch System.openReadOnly(path) {
+            case .success(let fd): file = fd
+            case .failure(let errno): throw .system(errno, operation: "open")
+            }
+        }
+        defer { if mapped, let file { System.close(file) } }
+
         let blockCount = (mapping.length + configuration.blockSize - 1) / configuration.blockSize
         let index = try DirtyIndex(blockCount: UInt64(blockCount))
         let tracker = try ProtectionTracker(
@@ -107,6 +119,7 @@ public final class TrackedMapping: @unchecked Sendable {
         self.isPersistentMemory = mapping.isPersistentMemory
         self.blockSize = configuration.blockSize
         self.flushMode = mode
+        self.file = file
         self.index = index
         self.tracker = tracker
         self.counters = SyncCounters()
@@ -126,10 +139,15 @@ public final class TrackedMapping: @unchecked Sendable {
         if options.contains(.exclusive) { flags |= PMEM_FILE_EXCL }
         if options.contains(.sparse) { flags |= PMEM_FILE_SPARSE }
         if options.contains(.tmpfile) { flags |= PMEM_FILE_TMPFILE }
+        // libpmem leaves a file it created behind when it then fails (for
+        // example ENOSPC from posix_fallocate). A failed open changes nothing.
+        let existed = options.contains(.tmpfile) || System.exists(path)
         let mapping: System.PmemMapping
         switch System.pmemMapFile(path, length: creating ? length! : 0, flags: flags, mode: 0o666) {
         case .success(let value): mapping = value
-        case .failure(let errno): throw .system(errno, operation: "pmem_map_file")
+        case .failure(let errno):
+            if creating && !existed { System.unlink(path) }
+            throw .system(errno, operation: "pmem_map_file")
         }
         if !creating, let length, length != mapping.length {
             _ = System.pmemUnmap(mapping.base, mapping.length)
@@ -164,6 +182,7 @@ public final class TrackedMapping: @unchecked Sendable {
         // reaches the index any more: a quiescent point to check it.
         index.checkInvariantsIfEnabled()
         _ = System.pmemUnmap(bytes.baseAddress!, bytes.count)
+        if let file { System.close(file) }
     }
 
     private func whileOpen<T>(_ body: () throws(PmemTrackError) -> T) throws(PmemTrackError) -> T {
@@ -178,9 +197,30 @@ public final class TrackedMapping: @unchecked Sendable {
     ///
     /// - Throws: ``PmemTrackError/flushFailed(_:range:)`` for the first run
     ///   that could not be written back (those blocks stay dirty; a later
-    ///   sync retries them), or ``PmemTrackError/closed``.
+    ///   sync retries them), ``PmemTrackError/fileTruncated(length:)`` if
+    ///   the file no longer covers the mapping, or ``PmemTrackError/closed``.
     public func sync() throws(PmemTrackError) {
-        try whileOpen { () throws(PmemTrackError) in try engine.sync(0..<index.blockCount) }
+        try whileOpen { () throws(PmemTrackError) in try checkedSync(0..<index.blockCount) }
+    }
+
+    /// Runs the engine over `blocks`, refusing when the file no longer
+    /// covers them: flushing pages beyond the end of the file succeeds
+    /// without making anything durable. Checked before (so that nothing
+    /// changes) and after (a truncation during the sync).
+    private func checkedSync(_ blocks: Range<UInt64>) throws(PmemTrackError) {
+        let end = min(Int(blocks.upperBound) * blockSize, bytes.count)
+        try checkFileCovers(end)
+        try engine.sync(blocks)
+        try checkFileCovers(end)
+    }
+
+    private func checkFileCovers(_ end: Int) throws(PmemTrackError) {
+        guard let file else { return }
+        switch System.fileSize(file) {
+        case .success(let size) where size < end: throw .fileTruncated(length: size)
+        case .success: return
+        case .failure(let errno): throw .system(errno, operation: "fstat")
+        }
     }
 
     /// Makes every store to `offset..<offset+length` that completed before
@@ -198,7 +238,7 @@ public final class TrackedMapping: @unchecked Sendable {
             let shift = blockSize.trailingZeroBitCount
             let first = UInt64(offset >> shift)
             let last = length == 0 ? first : UInt64((end + blockSize - 1) >> shift)
-            try engine.sync(first..<last)
+            try checkedSync(first..<last)
         }
     }
 

@@ -20,6 +20,22 @@ enum System {
         Glibc.mprotect(start, length, protection) == 0 ? .success(()) : .failure(errno)
     }
 
+    static func openReadOnly(_ path: String) -> Result<Int32, Errno> {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        return fd >= 0 ? .success(fd) : .failure(errno)
+    }
+
+    static func close(_ fd: Int32) { _ = Glibc.close(fd) }
+
+    static func fileSize(_ fd: Int32) -> Result<Int, Errno> {
+        var status = stat()
+        return fstat(fd, &status) == 0 ? .success(Int(status.st_size)) : .failure(errno)
+    }
+
+    static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    static func unlink(_ path: String) { _ = Glibc.unlink(path) }
+
     // MARK: libpmem
 
     struct PmemMapping {

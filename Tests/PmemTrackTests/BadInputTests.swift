@@ -1,0 +1,144 @@
+import Foundation
+import SystemPackage
+import Synchronization
+import Testing
+@testable import PmemTrack
+
+/// Bad input: each case gets a typed error and changes nothing.
+@Suite("Bad input")
+struct BadInputTests {
+    enum OpenCase: String, CaseIterable, Sendable {
+        case missingDirectory, zeroLength, negativeLength, lengthBeyondFreeSpace
+        case blockSizeNotPowerOfTwo, blockSizeOver2MiB, blockSizeBelowPage
+        case readOnlyFile, directory, devNull, fifo, emptyExistingFile, wrongLengthForExistingFile
+    }
+
+    /// What a case opens, what it must throw, and the path whose state must
+    /// not change.
+    struct Setup {
+        var path: String
+        var length: Int?
+        var options: TrackedMapping.Options = [.create]
+        var configuration = TrackedMapping.Configuration()
+        var expected: PmemTrackError
+        var cleanup: () -> Void = {}
+    }
+
+    static func setup(_ c: OpenCase, _ scratch: String) throws -> Setup {
+        let file = scratch + "/file"
+        switch c {
+        case .missingDirectory:
+            return Setup(path: scratch + "/missing/file", length: 4096, expected: .system(.noSuchFileOrDirectory, operation: "pmem_map_file"))
+        case .zeroLength:
+            return Setup(path: file, length: 0, expected: .invalidLength(0))
+        case .negativeLength:
+            return Setup(path: file, length: -4096, expected: .invalidLength(-4096))
+        case .lengthBeyondFreeSpace:
+            // tmpfs allocates up front without .sparse; 1 TiB does not fit here.
+            return Setup(path: "/dev/shm/pmemtrack-\(UUID().uuidString)", length: 1 << 40, expected: .system(.noSpace, operation: "pmem_map_file"))
+        case .blockSizeNotPowerOfTwo:
+            return Setup(path: file, length: 1 << 20, configuration: .init(blockSize: 3 * 4096), expected: .invalidBlockSize(3 * 4096))
+        case .blockSizeOver2MiB:
+            return Setup(path: file, length: 1 << 20, configuration: .init(blockSize: 4 << 20), expected: .invalidBlockSize(4 << 20))
+        case .blockSizeBelowPage:
+            return Setup(path: file, length: 1 << 20, configuration: .init(blockSize: 512), expected: .invalidBlockSize(512))
+        case .readOnlyFile:
+            FileManager.default.createFile(atPath: file, contents: Data(repeating: 7, count: 8192))
+            // Root ignores permission bits; the immutable attribute binds root too.
+            if geteuid() == 0 {
+                try run("/usr/bin/chattr", "+i", file)
+                return Setup(path: file, length: nil, options: [], expected: .system(.notPermitted, operation: "pmem_map_file"),
+                             cleanup: { try? run("/usr/bin/chattr", "-i", file) })
+            }
+            chmod(file, 0o444)
+            return Setup(path: file, length: nil, options: [], expected: .system(.permissionDenied, operation: "pmem_map_file"))
+        case .directory:
+            return Setup(path: scratch, length: nil, options: [], expected: .system(.isDirectory, operation: "pmem_map_file"))
+        case .devNull:
+            return Setup(path: "/dev/null", length: nil, options: [], expected: .system(.invalidArgument, operation: "pmem_map_file"))
+        case .fifo:
+            mkfifo(file, 0o600)
+            return Setup(path: file, length: nil, options: [], expected: .system(.invalidArgument, operation: "pmem_map_file"))
+        case .emptyExistingFile:
+            FileManager.default.createFile(atPath: file, contents: nil)
+            return Setup(path: file, length: nil, options: [], expected: .system(.invalidArgument, operation: "pmem_map_file"))
+        case .wrongLengthForExistingFile:
+            FileManager.default.createFile(atPath: file, contents: Data(repeating: 1, count: 8192))
+            return Setup(path: file, length: 4096, options: [], expected: .invalidLength(4096))
+        }
+    }
+
+    static func run(_ tool: String, _ arguments: String...) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw PmemTrackError.system(.ioError, operation: tool) }
+    }
+
+    /// The state of a path that a failed open must leave as it was.
+    static func snapshot(_ path: String) -> String {
+        var status = stat()
+        guard lstat(path, &status) == 0 else { return "absent" }
+        let contents = (status.st_mode & S_IFMT) == S_IFREG ? FileManager.default.contents(atPath: path)?.hashValue ?? 0 : 0
+        return "mode \(status.st_mode) size \(status.st_size) contents \(contents)"
+    }
+
+    @Test("opening with bad input throws a typed error and changes nothing", arguments: OpenCase.allCases)
+    func badOpen(_ c: OpenCase) throws {
+        let scratch = NSTemporaryDirectory() + "pmemtrack-bad-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let setup = try Self.setup(c, scratch)
+        defer { setup.cleanup(); if setup.path.hasPrefix("/dev/shm/") { unlink(setup.path) } }
+        let before = Self.snapshot(setup.path)
+        #expect(throws: setup.expected) {
+            try TrackedMapping(path: setup.path, length: setup.length, options: setup.options, configuration: setup.configuration)
+        }
+        #expect(Self.snapshot(setup.path) == before)
+    }
+
+    @Test("a file truncated after mapping: syncs over the lost part throw fileTruncated and change nothing")
+    func truncatedAfterMapping() throws {
+        let file = TemporaryFile()
+        let flusher = RecordingFlusher()
+        let map = try TrackedMapping.forTesting(path: file.path, length: 1 << 20, flusher: flusher)
+        defer { try? map.close() }
+        map.bytes[0] = 1
+        map.bytes[600 << 10] = 2
+        truncate(file.path, 8192)
+        #expect(throws: PmemTrackError.fileTruncated(length: 8192)) { try map.sync() }
+        #expect(throws: PmemTrackError.fileTruncated(length: 8192)) { try map.sync(offset: 600 << 10, length: 1) }
+        #expect(flusher.takeRuns().isEmpty)
+        #expect(map.dirtyRanges() == [0..<4096, (600 << 10)..<((600 << 10) + 4096)])
+        // A range the file still covers syncs normally.
+        try map.sync(offset: 0, length: 8192)
+        #expect(flusher.takeRuns() == [0..<4096])
+    }
+
+    @Test("close racing with syncs: each sync succeeds or throws closed; nothing crashes")
+    func closeRacingSync() throws {
+        for _ in 0..<50 {
+            let file = TemporaryFile(in: "/dev/shm")
+            let map = try TrackedMapping(path: file.path, length: 1 << 20, options: [.create])
+            for block in 0..<64 { map.bytes[block * 4096 * 4] = 1 }
+            let outcomes = Mutex<[String]>([])
+            let syncers = (0..<2).map { _ in
+                Thread {
+                    for _ in 0..<20 {
+                        do { try map.sync() } catch {
+                            outcomes.withLock { $0.append("\(error)") }
+                            if (error as? PmemTrackError) != .closed { break }
+                        }
+                    }
+                }
+            }
+            syncers.forEach { $0.start() }
+            try map.close()
+            while syncers.contains(where: { !$0.isFinished }) { usleep(200) }
+            #expect(outcomes.withLock { $0 }.allSatisfy { $0 == "\(PmemTrackError.closed)" })
+            #expect(throws: PmemTrackError.closed) { try map.close() }
+        }
+    }
+}
