@@ -216,7 +216,8 @@ static uint64_t scan_leaves(const pmt_index *index, unsigned tags, uint64_t from
 }
 
 static uint64_t tree_find(const pmt_index *index, unsigned tags, uint64_t from, uint64_t limit) {
-    pmt_tag guide = (tags & 1u) ? PMT_TAG_DIRTY : PMT_TAG_TOWRITE;
+    // Skip clean subtrees of the lowest tag asked for.
+    pmt_tag guide = (pmt_tag)__builtin_ctz(tags);
     uint64_t pos = from;
     while (pos < limit) {
         uint64_t w = next_marked(index, guide, 0, pos / WORD_BITS);
@@ -234,7 +235,7 @@ static uint64_t tree_find(const pmt_index *index, unsigned tags, uint64_t from, 
 
 uint64_t pmt_index_find_set(const pmt_index *index, unsigned tags, uint64_t from, uint64_t limit) {
     if (limit > index->nblocks) limit = index->nblocks;
-    if (from >= limit || (tags & 3u) == 0) return limit;
+    if (from >= limit || (tags & ((1u << PMT_TAG_COUNT) - 1)) == 0) return limit;
     // A summary bit is missing only inside a clear window. If a window was
     // open, or one closed, while we searched, the search may have skipped a
     // subtree between `from` and its answer; leaves are never missing bits,

@@ -1,3 +1,4 @@
+import CPmemTrack
 import PropertyBased
 import Testing
 @testable import PmemTrack
@@ -126,9 +127,9 @@ struct DirtyIndexTests {
     func memoryBound(blockCount: UInt64) throws {
         let index = try DirtyIndex(blockCount: blockCount)
         let lockBits = Double(blockCount)
-        let constant = 2.0 * Double(TrackedMapping.pageSize) * 8
+        let constant = 3.0 * Double(TrackedMapping.pageSize) * 8   // header page, two page-rounding pads
         let tagBits = Double(index.reservedBytes * 8) - lockBits - constant
-        #expect(tagBits / Double(blockCount) / 2 <= 1.1)
+        #expect(tagBits / Double(blockCount) / Double(PMT_TAG_COUNT) <= 1.1)
     }
 
     @Test("commits memory only where blocks are tagged")

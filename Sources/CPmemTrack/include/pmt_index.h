@@ -24,13 +24,15 @@ extern "C" {
 #endif
 
 /// The tags. DIRTY: written since the last successful flush. TOWRITE: taken
-/// into a sync's flush set (see Sync/SyncEngine.swift).
+/// into a sync's flush set (see Sync/SyncEngine.swift). PINNED: handed to
+/// an external writer; sync flushes it but never write-protects or cleans it.
 typedef enum {
     PMT_TAG_DIRTY = 0,
     PMT_TAG_TOWRITE = 1,
+    PMT_TAG_PINNED = 2,
 } pmt_tag;
 
-enum { PMT_TAG_COUNT = 2 };
+enum { PMT_TAG_COUNT = 3 };
 
 /// The most blocks an index can hold (2^42: 16 PiB of 4 KiB blocks).
 #define PMT_INDEX_MAX_BLOCKS (UINT64_C(1) << 42)

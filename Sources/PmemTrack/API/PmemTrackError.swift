@@ -21,6 +21,9 @@ public enum PmemTrackError: Error, Hashable, Sendable {
     case cacheFlushUnavailable
     /// The process already tracks the most mappings it can at once.
     case tooManyMappings
+    /// ``TrackedMapping/unpin(offset:length:)`` of a range that is not
+    /// wholly pinned.
+    case notPinned(offset: Int, length: Int)
     /// The mapping was closed.
     case closed
     /// The file is now `length` bytes, shorter than the mapping: something
@@ -47,6 +50,8 @@ extension PmemTrackError: CustomStringConvertible {
             return "cache-flush mode requested, but the mapping is not persistent memory"
         case .tooManyMappings:
             return "too many tracked mappings in this process"
+        case .notPinned(let offset, let length):
+            return "unpin of offset \(offset) length \(length): not all of it is pinned"
         case .closed:
             return "the mapping is closed"
         case .fileTruncated(let length):

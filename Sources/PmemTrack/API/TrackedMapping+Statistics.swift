@@ -24,6 +24,8 @@ extension TrackedMapping {
         public var degradedEvents: UInt64
         /// Blocks dirty now.
         public var dirtyBlocks: Int
+        /// Blocks pinned now (see ``TrackedMapping/pin(offset:length:)``).
+        public var pinnedBlocks: Int
         /// Bytes of memory the dirty index has committed now.
         public var indexResidentBytes: Int
     }

@@ -47,6 +47,7 @@ public final class TrackedMapping: @unchecked Sendable {
     /// A read-only descriptor of the file, to notice truncation; nil for
     /// `.tmpfile` mappings, whose file has no name to truncate it by.
     private let file: Int32?
+    let pins = PinTable()
     private let state = ReadWriteLock()
     /// Guarded by `state`.
     private var isClosed = false
@@ -185,7 +186,7 @@ public final class TrackedMapping: @unchecked Sendable {
         if let file { System.close(file) }
     }
 
-    private func whileOpen<T>(_ body: () throws(PmemTrackError) -> T) throws(PmemTrackError) -> T {
+    func whileOpen<T>(_ body: () throws(PmemTrackError) -> T) throws(PmemTrackError) -> T {
         try state.withReadLock { () throws(PmemTrackError) -> T in
             guard !isClosed else { throw .closed }
             return try body()
@@ -230,16 +231,19 @@ public final class TrackedMapping: @unchecked Sendable {
     /// - Throws: ``PmemTrackError/rangeOutOfBounds(offset:length:mappingLength:)``
     ///   if the range is not inside the mapping, and as ``sync()``.
     public func sync(offset: Int, length: Int) throws(PmemTrackError) {
-        try whileOpen { () throws(PmemTrackError) in
-            let (end, overflow) = offset.addingReportingOverflow(length)
-            guard offset >= 0, length >= 0, !overflow, end <= bytes.count else {
-                throw .rangeOutOfBounds(offset: offset, length: length, mappingLength: bytes.count)
-            }
-            let shift = blockSize.trailingZeroBitCount
-            let first = UInt64(offset >> shift)
-            let last = length == 0 ? first : UInt64((end + blockSize - 1) >> shift)
-            try checkedSync(first..<last)
+        try whileOpen { () throws(PmemTrackError) in try checkedSync(try blocks(offset: offset, length: length)) }
+    }
+
+    /// The blocks overlapping `offset..<offset+length`; empty for length 0.
+    func blocks(offset: Int, length: Int) throws(PmemTrackError) -> Range<UInt64> {
+        let (end, overflow) = offset.addingReportingOverflow(length)
+        guard offset >= 0, length >= 0, !overflow, end <= bytes.count else {
+            throw .rangeOutOfBounds(offset: offset, length: length, mappingLength: bytes.count)
         }
+        let shift = blockSize.trailingZeroBitCount
+        let first = UInt64(offset >> shift)
+        let last = length == 0 ? first : UInt64((end + blockSize - 1) >> shift)
+        return first..<last
     }
 
     /// The byte ranges of the blocks dirty now, ascending, adjacent blocks
@@ -266,6 +270,7 @@ public final class TrackedMapping: @unchecked Sendable {
                 protectFailures: counters.protectFailures.value,
                 degradedEvents: tracker.degradedEvents,
                 dirtyBlocks: isClosed ? 0 : Int(index.count(.dirty, in: 0..<index.blockCount)),
+                pinnedBlocks: pins.pinnedBlocks,
                 indexResidentBytes: isClosed ? 0 : index.residentBytes)
         }
     }

@@ -1,7 +1,7 @@
 import CPmemTrack
 
 /// The Swift owner of a C dirty index (`pmt_index`): a radix tree of 64-bit
-/// tag bitmaps with DIRTY and TOWRITE tags and a lock bit per block.
+/// tag bitmaps with DIRTY, TOWRITE and PINNED tags and a lock bit per block.
 ///
 /// ## Cost
 /// For N blocks, k of them tagged:
@@ -18,6 +18,7 @@ final class DirtyIndex: @unchecked Sendable {
     enum Tag: UInt32 {
         case dirty = 0
         case toWrite = 1
+        case pinned = 2
 
         var raw: pmt_tag { pmt_tag(rawValue) }
         var mask: UInt32 { 1 << rawValue }

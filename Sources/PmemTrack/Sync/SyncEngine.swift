@@ -84,8 +84,14 @@ struct SyncEngine: Sendable {
             pause(.locked(run))
             var position = run.lowerBound
             while let ours = index.firstRun(with: [.dirty, .toWrite], in: position..<run.upperBound) {
-                if let error = writeBack(ours), firstError == nil { firstError = error }
-                position = ours.upperBound
+                // PINNED is read under the locks, which pin() also holds while
+                // it changes it: an external writer cannot start on a block
+                // between this check and the write-protect below.
+                let pinned = index.firstRun(with: [.pinned], in: ours)
+                let piece = pinned.map { $0.lowerBound == ours.lowerBound ? $0 : ours.lowerBound..<$0.lowerBound } ?? ours
+                let isPinned = pinned?.lowerBound == ours.lowerBound
+                if let error = writeBack(piece, pinned: isPinned), firstError == nil { firstError = error }
+                position = piece.upperBound
             }
             if mutant == .cleanUntagged { cleanUntaggedMutant(run) }
             // Step 2.6: unlock. A writer waiting in the fault handler now
@@ -97,7 +103,10 @@ struct SyncEngine: Sendable {
     }
 
     /// Steps 2.2 to 2.5 for one run that is ours. Its locks are held.
-    private func writeBack(_ run: Range<UInt64>) -> PmemTrackError? {
+    /// A pinned run is flushed but never write-protected or cleaned: an
+    /// external writer (the kernel, a device) may store to it at any time
+    /// without faulting.
+    private func writeBack(_ run: Range<UInt64>, pinned: Bool) -> PmemTrackError? {
         if mutant == .cleanBeforeProtect { return cleanBeforeProtectMutant(run) }
         // Step 2.2: the run is ours now.
         index.clear(.toWrite, run)
@@ -106,9 +115,10 @@ struct SyncEngine: Sendable {
         // this faults and waits for our lock, so it is either in the flush
         // below or re-dirties the block after we unlock; none is lost.
         let protected: Bool
-        switch tracker.writeProtect(run) {
-        case .success: protected = true
-        case .failure:
+        switch pinned ? nil : tracker.writeProtect(run) {
+        case .success?: protected = true
+        case nil: protected = false
+        case .failure?:
             // Typically ENOMEM at the VMA limit. The run stays writable, so
             // it must stay DIRTY; flushing it still makes it durable now.
             protected = false

@@ -48,9 +48,17 @@ final class ProtectionTracker: WriteTracker, @unchecked Sendable {
     }
 
     func writeProtect(_ blocks: Range<UInt64>) -> Result<Void, Errno> {
+        protect(blocks, PROT_READ)
+    }
+
+    func makeWritable(_ blocks: Range<UInt64>) -> Result<Void, Errno> {
+        protect(blocks, PROT_READ | PROT_WRITE)
+    }
+
+    private func protect(_ blocks: Range<UInt64>, _ protection: Int32) -> Result<Void, Errno> {
         let start = Int(blocks.lowerBound) << blockShift
         let end = min(Int(blocks.upperBound) << blockShift, length)
-        return System.mprotect(base + start, end - start, PROT_READ)
+        return System.mprotect(base + start, end - start, protection)
     }
 
     func stop() { pmt_unregister(region) }

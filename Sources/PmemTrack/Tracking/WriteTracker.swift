@@ -11,6 +11,10 @@ protocol WriteTracker: AnyObject, Sendable {
     func start() throws(PmemTrackError)
     /// Makes `blocks` read-only. Called with their locks held.
     func writeProtect(_ blocks: Range<UInt64>) -> Result<Void, Errno>
+    /// Makes `blocks` writable without waiting for a store, for writers that
+    /// cannot fault (the kernel, devices). Called with their locks held,
+    /// after they were marked DIRTY.
+    func makeWritable(_ blocks: Range<UInt64>) -> Result<Void, Errno>
     /// Stops watching, and returns once no fault is using the mapping's
     /// state. Stores to the mapping after this are no longer tracked.
     func stop()
