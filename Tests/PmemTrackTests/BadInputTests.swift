@@ -43,7 +43,7 @@ struct BadInputTests {
         case .blockSizeBelowPage:
             return Setup(path: file, length: 1 << 20, configuration: .init(blockSize: 512), expected: .invalidBlockSize(512))
         case .readOnlyFile:
-            FileManager.default.createFile(atPath: file, contents: Data(repeating: 7, count: 8192))
+            precondition(FileManager.default.createFile(atPath: file, contents: Data(repeating: 7, count: 8192)))
             // Root ignores permission bits; the immutable attribute binds root too.
             if geteuid() == 0 {
                 try run("/usr/bin/chattr", "+i", file)
@@ -60,10 +60,10 @@ struct BadInputTests {
             mkfifo(file, 0o600)
             return Setup(path: file, length: nil, options: [], expected: .system(.invalidArgument, operation: "pmem_map_file"))
         case .emptyExistingFile:
-            FileManager.default.createFile(atPath: file, contents: nil)
+            precondition(FileManager.default.createFile(atPath: file, contents: nil))
             return Setup(path: file, length: nil, options: [], expected: .system(.invalidArgument, operation: "pmem_map_file"))
         case .wrongLengthForExistingFile:
-            FileManager.default.createFile(atPath: file, contents: Data(repeating: 1, count: 8192))
+            precondition(FileManager.default.createFile(atPath: file, contents: Data(repeating: 1, count: 8192)))
             return Setup(path: file, length: 4096, options: [], expected: .invalidLength(4096))
         }
     }

@@ -10,7 +10,7 @@ struct PinTests {
     /// A file of `count` bytes with a known pattern, open for reading.
     static func source(_ file: TemporaryFile, count: Int) -> Int32 {
         let data = Data((0..<count).map { UInt8(truncatingIfNeeded: $0 * 7 + 3) })
-        FileManager.default.createFile(atPath: file.path, contents: data)
+        precondition(FileManager.default.createFile(atPath: file.path, contents: data))
         return open(file.path, O_RDONLY)
     }
 
