@@ -54,16 +54,60 @@ static bool degrade(pmt_region *region) {
     return ok;
 }
 
+/// Under VMA pressure: instead of opening a new writable island at
+/// `block`, extend the nearest DIRTY island in the smallest aligned group
+/// of 64, 4096, ... blocks that has one, and make the whole stretch DIRTY
+/// and writable. Returns 1 if done, 0 if the region has no DIRTY block at
+/// all (a new island is then unavoidable), -1 if mprotect failed.
+static int coarsen(pmt_region *region, uint64_t block) {
+    pmt_index *index = region->index;
+    const unsigned dirty = 1u << PMT_TAG_DIRTY;
+    uint64_t lo = 0, hi = 0;
+    for (uint64_t span = 64;; span *= 64) {
+        uint64_t start = block / span * span;
+        uint64_t end = start + span < region->nblocks ? start + span : region->nblocks;
+        uint64_t above = pmt_index_find_set(index, dirty, block + 1, end);
+        if (above < end) { lo = block; hi = above; break; }
+        uint64_t below = pmt_index_find_set(index, dirty, start, block);
+        if (below < block) { lo = below; hi = block + 1; break; }
+        if (start == 0 && end == region->nblocks) return 0;
+    }
+    // The same order as a single block, over the stretch, ascending; we
+    // hold no other lock.
+    pmt_lock_range(index, lo, hi - lo);
+    pmt_index_set_range(index, PMT_TAG_DIRTY, lo, hi - lo);
+    void *start = (void *)(region->base + ((size_t)lo << region->block_shift));
+    int rc = mprotect(start, protect_length(region, lo, hi - lo), PROT_READ | PROT_WRITE);
+    int err = errno;
+    if (rc == 0) {
+        atomic_fetch_add(&region->write_faults, 1);
+        atomic_fetch_add(&region->coarsened_blocks, hi - lo - 1);
+    }
+    pmt_unlock_range(index, lo, hi - lo);
+    if (rc == 0) return 1;
+    return err == ENOMEM && degrade(region) ? 1 : -1;
+}
+
 /// The fault path. Order: lock → DIRTY → writable → unlock. Making the
 /// block writable only after DIRTY is set, and only under the lock that sync
 /// holds from write-protect to clearing DIRTY, is what closes the 2016 DAX
 /// race: a sync can never clear DIRTY between our DIRTY and our mprotect.
 static int handle_in_region(pmt_region *region, uintptr_t addr) {
     uint64_t block = (addr - region->base) >> region->block_shift;
+    if (pmt_vma_budget_exceeded()) {
+        int rc = coarsen(region, block);
+        if (rc != 0) return rc;
+    }
     bool locking = !region->mutant_unlocked_fault;
     // Lock: waits if a sync is between write-protect and clearing DIRTY.
     if (locking) pmt_lock_block(region->index, block);
     pause_at(region, PMT_FAULT_LOCKED, block);
+    // A new island unless the block or a neighbour is DIRTY already. The
+    // neighbours are read without their locks: the estimate may count an
+    // island twice, never miss one, and syncs recount it exactly.
+    bool new_island = !pmt_index_test(region->index, PMT_TAG_DIRTY, block) &&
+                      !(block > 0 && pmt_index_test(region->index, PMT_TAG_DIRTY, block - 1)) &&
+                      !(block + 1 < region->nblocks && pmt_index_test(region->index, PMT_TAG_DIRTY, block + 1));
     // DIRTY first: a writable block must always be DIRTY.
     pmt_index_set(region->index, PMT_TAG_DIRTY, block);
     pause_at(region, PMT_FAULT_DIRTIED, block);
@@ -72,7 +116,10 @@ static int handle_in_region(pmt_region *region, uintptr_t addr) {
     void *start = (void *)(region->base + ((size_t)block << region->block_shift));
     int rc = mprotect(start, protect_length(region, block, 1), PROT_READ | PROT_WRITE);
     int err = errno;
-    if (rc == 0) atomic_fetch_add(&region->write_faults, 1);
+    if (rc == 0) {
+        atomic_fetch_add(&region->write_faults, 1);
+        if (new_island) pmt_region_add_islands(region, 1);
+    }
     if (locking) pmt_unlock_block(region->index, block);
     if (rc == 0) return 1;
     // Release our lock before taking all of them, to keep lock order.

@@ -21,7 +21,44 @@ pmt_region *pmt_region_create(uintptr_t base, size_t length, unsigned block_shif
     return region;
 }
 
-void pmt_region_destroy(pmt_region *region) { free(region); }
+void pmt_region_destroy(pmt_region *region) {
+    // Its islands go with it.
+    pmt_region_set_islands(region, 0);
+    free(region);
+}
+
+uint64_t pmt_region_coarsened_blocks(const pmt_region *region) { return atomic_load(&region->coarsened_blocks); }
+
+// MARK: VMA budget
+
+/// Island estimate over all regions, and the budget in islands. Until a
+/// budget is set there is none.
+static _Atomic int64_t total_islands;
+static _Atomic int64_t island_budget = INT64_MAX;
+
+void pmt_set_vma_budget(uint64_t vmas) { atomic_store(&island_budget, (int64_t)(vmas / 2)); }
+
+uint64_t pmt_vma_budget(void) {
+    int64_t islands = atomic_load(&island_budget);
+    return islands == INT64_MAX ? UINT64_MAX : (uint64_t)islands * 2;
+}
+
+uint64_t pmt_vma_estimate(void) {
+    int64_t islands = atomic_load(&total_islands);
+    return islands > 0 ? (uint64_t)islands * 2 : 0;
+}
+
+bool pmt_vma_budget_exceeded(void) { return atomic_load(&total_islands) >= atomic_load(&island_budget); }
+
+void pmt_region_add_islands(pmt_region *region, int64_t delta) {
+    atomic_fetch_add(&region->islands, delta);
+    atomic_fetch_add(&total_islands, delta);
+}
+
+void pmt_region_set_islands(pmt_region *region, int64_t islands) {
+    int64_t old = atomic_exchange(&region->islands, islands);
+    atomic_fetch_add(&total_islands, islands - old);
+}
 
 uint64_t pmt_region_write_faults(const pmt_region *region) { return atomic_load(&region->write_faults); }
 

@@ -23,4 +23,7 @@ void pmt_registry_leave(struct pmt_slot *slot);
 /// the one thread the child has.
 void pmt_registry_after_fork(void);
 
+/// Whether the island estimate has reached the VMA budget (region.c).
+bool pmt_vma_budget_exceeded(void);
+
 #endif

@@ -27,7 +27,7 @@ errors_for() {
 
 correct=("-DSYNCERS=1 -DSYNCS=2" "-DSYNCERS=2 -DSYNCS=1")
 if [ "${1:-}" != "--quick" ]; then
-    correct+=("-DSYNCERS=2 -DSYNCS=1 -DFLUSH_FAILURES" "-DSYNCERS=2 -DSYNCS=2")
+    correct+=("-DSYNCERS=2 -DSYNCS=1 -DFLUSH_FAILURES" "-DSYNCERS=2 -DSYNCS=2" "-DPINS -DSYNCERS=1 -DSYNCS=2")
 fi
 failed=0
 for flags in "${correct[@]}"; do
@@ -39,8 +39,10 @@ for flags in "${correct[@]}"; do
         failed=1
     fi
 done
-for mutant in A B C; do
+for mutant in A B C D; do
     for flags in "-DSYNCERS=1 -DSYNCS=2" "-DSYNCERS=2 -DSYNCS=1"; do
+        # Mutant D breaks pins, so it needs the pinner.
+        [ "$mutant" = D ] && flags="-DPINS $flags"
         read -r errors states < <(errors_for -DMUTANT_$mutant $flags)
         if [ "$errors" -gt 0 ]; then
             echo "ok    mutant $mutant [$flags]: counterexample: $(grep -E 'violated' pan.log | head -1 | sed 's/^pan:1: //')"

@@ -18,11 +18,17 @@
  * (FLUSH_FAILURES), in which case nothing is cleared and TOWRITE is handed
  * back, and that sync reports an error.
  *
- * Mutants (compile with -DMUTANT_A, -DMUTANT_B or -DMUTANT_C):
+ * PINS adds a pinner: it pins a block (under the lock: DIRTY, writable,
+ * PINNED), lets a device store to it twice without faulting and whatever
+ * the protection, and unpins it. Sync flushes a pinned block but neither
+ * write-protects nor cleans it.
+ *
+ * Mutants (compile with -DMUTANT_A, -DMUTANT_B, -DMUTANT_C or -DMUTANT_D):
  *   A  the sync clears DIRTY and flushes before it write-protects;
  *   B  the fault path runs without the block lock;
  *   C  the sync write-protects and cleans blocks dirtied after it began
- *      (DIRTY without TOWRITE) without flushing them.
+ *      (DIRTY without TOWRITE) without flushing them;
+ *   D  (with PINS) the sync ignores pins.
  * Each must produce a counterexample.
  */
 
@@ -41,6 +47,7 @@ bit dirty[B];
 bit towrite[B];
 bit locked[B];
 bit writable[B];
+bit pinned[B];   /* one pinner, so a bit stands for the pin count */
 byte mem[B];     /* version of each block's data in memory: one more per store */
 byte media[B];   /* version last flushed: what survives a power loss */
 
@@ -101,11 +108,21 @@ inline visit(b) {
             writable[b] = 0;
 #else
             towrite[b] = 0;
-            writable[b] = 0;              /* write-protect */
+#ifdef MUTANT_D
+            p = 0;                        /* mutant: pins ignored */
+#else
+            p = pinned[b];                /* stable: pin and unpin take the lock */
+#endif
+            if
+            :: !p -> writable[b] = 0      /* write-protect, unless pinned */
+            :: else -> skip
+            fi;
             if
             :: media[b] = mem[b];         /* flush and drain */
-               dirty[b] = 0;
-               towrite[b] = 0
+               if
+               :: !p -> dirty[b] = 0; towrite[b] = 0
+               :: else -> skip            /* pinned: stays DIRTY and writable */
+               fi
 #ifdef FLUSH_FAILURES
             :: towrite[b] = 1;            /* failure: hand TOWRITE back */
                failed = 1
@@ -131,6 +148,7 @@ proctype syncer() {
     byte obligation0, obligation1;
     byte round = 0;
     bit d;
+    bit p;
     bit failed;
     do
     :: round < SYNCS ->
@@ -149,6 +167,22 @@ proctype syncer() {
     od
 }
 
+#ifdef PINS
+/* Pins a block for a device, which then writes to it without faulting and
+   whatever its protection, and unpins it. */
+proctype pinner() {
+    byte b;
+    if
+    :: b = 0
+    :: b = 1
+    fi;
+    lock(b); dirty[b] = 1; writable[b] = 1; pinned[b] = 1; unlock(b);
+    mem[b]++;
+    mem[b]++;
+    lock(b); pinned[b] = 0; unlock(b)
+}
+#endif
+
 /* Checked in every state: a writable block is DIRTY. */
 #define WRITABLE_IS_DIRTY ((!writable[0] || dirty[0]) && (!writable[1] || dirty[1]))
 active proctype invariant() {
@@ -160,6 +194,9 @@ init {
     atomic {
         run writer();
         run writer();
+#ifdef PINS
+        run pinner();
+#endif
         byte s = 0;
         do
         :: s < SYNCERS -> run syncer(); s++

@@ -28,6 +28,11 @@ typedef struct pmt_region {
     _Atomic uint64_t write_faults;     // faults that dirtied a block
     _Atomic uint64_t degraded_events;  // times mprotect failed with ENOMEM
                                        // and the whole region went writable
+    /// Upper estimate of this region's writable islands (maximal runs of
+    /// writable blocks); each costs the process at most 2 VMAs.
+    _Atomic int64_t islands;
+    /// Blocks made writable and DIRTY by coarsening, beyond the faulting one.
+    _Atomic uint64_t coarsened_blocks;
     _Atomic(pmt_fault_hook) fault_hook;
     void *fault_hook_context;
     /// Test-only: run the fault path without the block lock (a broken
@@ -41,6 +46,27 @@ pmt_region *pmt_region_create(uintptr_t base, size_t length, unsigned block_shif
 void pmt_region_destroy(pmt_region *region);
 uint64_t pmt_region_write_faults(const pmt_region *region);
 uint64_t pmt_region_degraded_events(const pmt_region *region);
+
+uint64_t pmt_region_coarsened_blocks(const pmt_region *region);
+
+// MARK: VMA budget
+//
+// Every writable island inside a read-only mapping splits a kernel VMA, and
+// vm.max_map_count limits the VMAs of the whole process. PmemTrack keeps an
+// upper estimate of its islands across all regions. Once it reaches the
+// budget, a write fault does not open a new island: it extends the nearest
+// DIRTY island in the smallest aligned group of 64^k blocks that has one
+// (coarsening), so the estimate can no longer grow but by one per region.
+
+/// Sets the budget, in VMAs, for all regions together.
+void pmt_set_vma_budget(uint64_t vmas);
+uint64_t pmt_vma_budget(void);
+/// The current estimate, in VMAs, over all regions.
+uint64_t pmt_vma_estimate(void);
+/// Replaces a region's island estimate with an exact count (after a full
+/// sync), or adjusts it by a delta (after a ranged sync).
+void pmt_region_set_islands(pmt_region *region, int64_t islands);
+void pmt_region_add_islands(pmt_region *region, int64_t delta);
 
 /// Capacity of the registry: regions tracked at once in one process.
 #define PMT_REGISTRY_SLOTS 1024

@@ -22,6 +22,10 @@ extension TrackedMapping {
         public var protectFailures: UInt64
         /// Times the VMA limit forced the whole mapping writable and dirty.
         public var degradedEvents: UInt64
+        /// Blocks that coarsening made dirty beyond those written: under VMA
+        /// pressure a fault extends a neighbouring dirty stretch instead of
+        /// opening a new writable island.
+        public var coarsenedBlocks: UInt64
         /// Blocks dirty now.
         public var dirtyBlocks: Int
         /// Blocks pinned now (see ``TrackedMapping/pin(offset:length:)``).

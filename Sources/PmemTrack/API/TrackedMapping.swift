@@ -269,6 +269,7 @@ public final class TrackedMapping: @unchecked Sendable {
                 flushFailures: counters.flushFailures.value,
                 protectFailures: counters.protectFailures.value,
                 degradedEvents: tracker.degradedEvents,
+                coarsenedBlocks: tracker.coarsenedBlocks,
                 dirtyBlocks: isClosed ? 0 : Int(index.count(.dirty, in: 0..<index.blockCount)),
                 pinnedBlocks: pins.pinnedBlocks,
                 indexResidentBytes: isClosed ? 0 : index.residentBytes)

@@ -70,6 +70,17 @@ final class DirtyIndex: @unchecked Sendable {
         return start..<pmt_index_find_clear(raw, mask, start, blocks.upperBound)
     }
 
+    /// The number of maximal runs of `tag` that meet `blocks`.
+    func runCount(_ tag: Tag, in blocks: Range<UInt64>) -> Int {
+        var count = 0
+        var cursor = blocks.lowerBound
+        while let run = firstRun(with: [tag], in: cursor..<blocks.upperBound) {
+            count += 1
+            cursor = run.upperBound
+        }
+        return count
+    }
+
     /// Every maximal run of blocks in `blocks` that carry `tag`, ascending.
     func runs(_ tag: Tag, in blocks: Range<UInt64>) -> [Range<UInt64>] {
         var result: [Range<UInt64>] = []

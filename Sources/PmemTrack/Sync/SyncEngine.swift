@@ -63,6 +63,19 @@ struct SyncEngine: Sendable {
     func sync(_ blocks: Range<UInt64>) throws(PmemTrackError) {
         counters.syncs.add(1)
         guard !blocks.isEmpty else { return }
+        // The VMA budget counts writable islands. A full sync recounts them
+        // exactly afterwards; a ranged one counts the change it made, over
+        // its range and one block on each side (where runs split or join).
+        let whole = blocks == 0..<index.blockCount
+        let neighbourhood = (blocks.lowerBound > 0 ? blocks.lowerBound - 1 : 0)..<min(blocks.upperBound + 1, index.blockCount)
+        let runsBefore = whole ? 0 : index.runCount(.dirty, in: neighbourhood)
+        defer {
+            if whole {
+                tracker.setIslandCount(index.runCount(.dirty, in: blocks))
+            } else {
+                tracker.adjustIslandCount(by: index.runCount(.dirty, in: neighbourhood) - runsBefore)
+            }
+        }
 
         // Step 1: TOWRITE := DIRTY over the range, lock-free.
         index.copy(.dirty, to: .toWrite, in: blocks)

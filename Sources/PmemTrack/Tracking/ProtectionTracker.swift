@@ -1,4 +1,5 @@
 import CPmemTrack
+import Foundation
 import SystemPackage
 
 #if canImport(Glibc)
@@ -34,7 +35,16 @@ final class ProtectionTracker: WriteTracker, @unchecked Sendable {
 
     deinit { pmt_region_destroy(region) }
 
+    /// A quarter of vm.max_map_count, read once per process: the rest is the
+    /// application's. Boehm GC keeps a similar soft limit.
+    private static let budget: Void = {
+        let text = try? String(contentsOfFile: "/proc/sys/vm/max_map_count", encoding: .utf8)
+        let limit = text.flatMap { UInt64($0.filter(\.isNumber)) } ?? 65530
+        pmt_set_vma_budget(limit / 4)
+    }()
+
     func start() throws(PmemTrackError) {
+        _ = Self.budget
         guard pmt_install_handler() == 0 else {
             throw .system(System.errno, operation: "sigaction")
         }
@@ -63,6 +73,10 @@ final class ProtectionTracker: WriteTracker, @unchecked Sendable {
 
     func stop() { pmt_unregister(region) }
 
+    func setIslandCount(_ count: Int) { pmt_region_set_islands(region, Int64(count)) }
+    func adjustIslandCount(by delta: Int) { pmt_region_add_islands(region, Int64(delta)) }
+
     var writeFaults: UInt64 { pmt_region_write_faults(region) }
+    var coarsenedBlocks: UInt64 { pmt_region_coarsened_blocks(region) }
     var degradedEvents: UInt64 { pmt_region_degraded_events(region) }
 }

@@ -18,8 +18,16 @@ protocol WriteTracker: AnyObject, Sendable {
     /// Stops watching, and returns once no fault is using the mapping's
     /// state. Stores to the mapping after this are no longer tracked.
     func stop()
+    /// After a sync, the count of DIRTY runs (writable islands, at most) in
+    /// the whole mapping, or its change within the range a ranged sync
+    /// touched. Backends that split VMAs keep their budget estimate with it.
+    func setIslandCount(_ count: Int)
+    func adjustIslandCount(by delta: Int)
     /// Stores that were detected and dirtied a block.
     var writeFaults: UInt64 { get }
     /// Times tracking fell back to "whole mapping writable and dirty".
     var degradedEvents: UInt64 { get }
+    /// Blocks made dirty by coarsening under VMA pressure, beyond the
+    /// blocks actually written.
+    var coarsenedBlocks: UInt64 { get }
 }

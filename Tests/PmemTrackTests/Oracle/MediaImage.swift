@@ -17,13 +17,16 @@ final class MediaImage: Flusher, @unchecked Sendable {
     private var random = FastRandom()
 
     init(length: Int, failurePercent: Int = 0, underlying: any Flusher = MsyncFlusher()) {
-        bytes = .allocate(byteCount: length, alignment: 64)
-        bytes.initializeMemory(as: UInt8.self, repeating: 0)
+        // Anonymous memory is zero and committed only where flushes write,
+        // so an image of a large, sparsely written mapping stays cheap.
+        let memory = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)!
+        precondition(memory != MAP_FAILED, "no memory for a media image of \(length) bytes")
+        bytes = UnsafeMutableRawBufferPointer(start: memory, count: length)
         self.failurePercent = failurePercent
         self.underlying = underlying
     }
 
-    deinit { bytes.deallocate() }
+    deinit { munmap(bytes.baseAddress, bytes.count) }
 
     func flush(_ run: FlushRun) -> Result<Void, Errno> {
         let failure: Errno? = lock.withLock {
