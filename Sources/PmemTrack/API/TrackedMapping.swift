@@ -127,7 +127,7 @@ public final class TrackedMapping: @unchecked Sendable {
         self.engine = SyncEngine(
             index: index, tracker: tracker, flusher: makeFlusher(mode), base: mapping.base,
             length: mapping.length, blockShift: configuration.blockSize.trailingZeroBitCount,
-            counters: counters, hook: syncHook, mutant: mutant)
+            counters: counters, failures: FailureLog(), hook: syncHook, mutant: mutant)
         mapped = false
     }
 

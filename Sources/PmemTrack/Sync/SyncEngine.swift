@@ -36,7 +36,9 @@ import SystemPackage
 /// A failed flush clears nothing: the run stays DIRTY, and its TOWRITE is
 /// set again before unlocking, so a sync waiting on these locks flushes the
 /// run itself instead of taking it as done. The error goes to this caller;
-/// the walk continues so that as much as possible becomes durable.
+/// the walk continues so that as much as possible becomes durable. Every
+/// other sync in flight over those bytes reports the error as well
+/// (``FailureLog``), even if its own retry succeeded.
 ///
 /// ## Cost
 /// O(k · log₆₄ N) index work for k dirty blocks of N, one mprotect and one
@@ -51,6 +53,7 @@ struct SyncEngine: Sendable {
     let length: Int
     let blockShift: Int
     let counters: SyncCounters
+    let failures: FailureLog
     let hook: SyncHook?
     /// Test-only broken variant; nil in every real mapping.
     let mutant: ProtocolMutant?
@@ -63,6 +66,7 @@ struct SyncEngine: Sendable {
     func sync(_ blocks: Range<UInt64>) throws(PmemTrackError) {
         counters.syncs.add(1)
         guard !blocks.isEmpty else { return }
+        let failuresBefore = failures.sequence
         // The VMA budget counts writable islands. A full sync recounts them
         // exactly afterwards; a ranged one counts the change it made, over
         // its range and one block on each side (where runs split or join).
@@ -113,6 +117,11 @@ struct SyncEngine: Sendable {
             cursor = run.upperBound
         }
         if let firstError { throw firstError }
+        // A concurrent sync's failed flush of our range, while we ran, is our
+        // error too: never a success that another caller was told is false.
+        let start = Int(blocks.lowerBound) << blockShift
+        let end = min(Int(blocks.upperBound) << blockShift, length)
+        if let error = failures.failure(after: failuresBefore, overlapping: start..<end) { throw error }
     }
 
     /// Steps 2.2 to 2.5 for one run that is ours. Its locks are held.
@@ -161,6 +170,7 @@ struct SyncEngine: Sendable {
             // Nothing is cleared. Hand TOWRITE back so that a sync waiting
             // on these locks flushes the run itself rather than succeed.
             index.set(.toWrite, run)
+            failures.record(errno, range: bytes)
             return .flushFailed(errno, range: bytes)
         }
     }
