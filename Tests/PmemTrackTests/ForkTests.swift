@@ -20,10 +20,7 @@ struct ForkTests {
         await #expect(processExitsWith: .success) {
             let file = TemporaryFile()
             let pause = PausePoint(1)
-            let once = FirstOnly()
-            let hook = SyncHook { step in
-                if case .protected = step, once.claim() { pause.arrive(1) }
-            }
+            let hook = SyncHook.pausingFirst(pause, at: SyncHook.isProtected)
             let map = try TrackedMapping.forTesting(path: file.path, length: 1 << 20, syncHook: hook)
             map.bytes[1 * 4096] = 1
             map.bytes[2 * 4096] = 2

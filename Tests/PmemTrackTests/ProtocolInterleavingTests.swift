@@ -82,10 +82,7 @@ struct ProtocolInterleavingTests {
     func faultWaitsForSync() throws {
         let file = TemporaryFile()
         let pause = PausePoint(1)
-        let once = FirstOnly()
-        let hook = SyncHook { step in
-            if case .protected = step, once.claim() { pause.arrive(1) }
-        }
+        let hook = SyncHook.pausingFirst(pause, at: SyncHook.isProtected)
         let map = try TrackedMapping.forTesting(path: file.path, length: 1 << 20, syncHook: hook)
         defer { try? map.close() }
         nonisolated(unsafe) let bytes = map.bytes

@@ -93,11 +93,8 @@ struct SyncFailureTests {
     func taggedBeforeFailure() throws {
         let file = TemporaryFile()
         let flusher = RecordingFlusher()
-        let pause = PausePoint(0)
-        let pauseFirstTag = FirstOnly()
-        let hook = SyncHook { step in
-            if step == .tagged, pauseFirstTag.claim() { pause.arrive(0) }
-        }
+        let pause = PausePoint(1)
+        let hook = SyncHook.pausingFirst(pause) { $0 == .tagged }
         let map = try TrackedMapping.forTesting(path: file.path, length: 1 << 20, flusher: flusher, syncHook: hook)
         defer { try? map.close() }
         map.bytes[3 * 4096] = 1

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+@testable import PmemTrack
 
 /// Stops a thread at chosen steps of a C code path (a hook called with a
 /// step number) until the test lets it go. Steps not chosen pass through.
@@ -32,4 +33,17 @@ final class PausePoint: Sendable {
     static func from(_ context: UnsafeMutableRawPointer?) -> PausePoint {
         Unmanaged<PausePoint>.fromOpaque(context!).takeUnretainedValue()
     }
+}
+
+extension SyncHook {
+    /// Stops the first sync that reaches a step matching `step` at `pause`
+    /// (as its step 1); every other step and sync runs through.
+    static func pausingFirst(_ pause: PausePoint, at step: @escaping @Sendable (SyncStep) -> Bool) -> SyncHook {
+        let once = FirstOnly()
+        return SyncHook { reached in
+            if step(reached), once.claim() { pause.arrive(1) }
+        }
+    }
+
+    static let isProtected: @Sendable (SyncStep) -> Bool = { if case .protected = $0 { true } else { false } }
 }
