@@ -103,8 +103,9 @@ static int handle_in_region(pmt_region *region, uintptr_t addr) {
     if (locking) pmt_lock_block(region->index, block);
     pause_at(region, PMT_FAULT_LOCKED, block);
     // A new island unless the block or a neighbour is DIRTY already. The
-    // neighbours are read without their locks: the estimate may count an
-    // island twice, never miss one, and syncs recount it exactly.
+    // neighbours are read without their locks, and a DIRTY neighbour may be
+    // read-only after a failed flush, so the estimate can be off by the
+    // faults that race or follow such failures; every sync recounts it.
     bool new_island = !pmt_index_test(region->index, PMT_TAG_DIRTY, block) &&
                       !(block > 0 && pmt_index_test(region->index, PMT_TAG_DIRTY, block - 1)) &&
                       !(block + 1 < region->nblocks && pmt_index_test(region->index, PMT_TAG_DIRTY, block + 1));

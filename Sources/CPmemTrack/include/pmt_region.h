@@ -28,8 +28,9 @@ typedef struct pmt_region {
     _Atomic uint64_t write_faults;     // faults that dirtied a block
     _Atomic uint64_t degraded_events;  // times mprotect failed with ENOMEM
                                        // and the whole region went writable
-    /// Upper estimate of this region's writable islands (maximal runs of
-    /// writable blocks); each costs the process at most 2 VMAs.
+    /// Estimate of this region's writable islands (maximal runs of writable
+    /// blocks), each of which costs the process at most 2 VMAs. Faults add
+    /// to it; syncs recount it from the DIRTY runs.
     _Atomic int64_t islands;
     /// Blocks made writable and DIRTY by coarsening, beyond the faulting one.
     _Atomic uint64_t coarsened_blocks;
