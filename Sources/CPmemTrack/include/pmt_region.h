@@ -54,7 +54,7 @@ uint64_t pmt_region_coarsened_blocks(const pmt_region *region);
 //
 // Every writable island inside a read-only mapping splits a kernel VMA, and
 // vm.max_map_count limits the VMAs of the whole process. PmemTrack keeps an
-// upper estimate of its islands across all regions. Once it reaches the
+// estimate of its islands across all regions (syncs recount it). Once it reaches the
 // budget, a write fault does not open a new island: it extends the nearest
 // DIRTY island in the smallest aligned group of 64^k blocks that has one
 // (coarsening), so the estimate can no longer grow but by one per region.
