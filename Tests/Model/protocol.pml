@@ -108,11 +108,10 @@ inline visit(b) {
             writable[b] = 0;
 #else
             towrite[b] = 0;
-#ifdef MUTANT_D
-            p = 0;                        /* mutant: pins ignored */
-#else
+#if defined(PINS) && !defined(MUTANT_D)
             p = pinned[b];                /* stable: pin and unpin take the lock */
 #endif
+            /* Without PINS (or with mutant D, which ignores pins) p stays 0. */
             if
             :: !p -> writable[b] = 0      /* write-protect, unless pinned */
             :: else -> skip
