@@ -36,20 +36,27 @@ enum ProcessMaps {
 
     /// Whether the page holding `buffer[offset]` is writable.
     ///
-    /// The kernel generates /proc/self/maps a chunk at a time; when other
-    /// threads split or merge VMAs between chunks, a line can be missing
-    /// from one read. Lines that are present are always whole, so read
-    /// again until the address is covered.
+    /// Asks the kernel to write the byte's current value back into it with
+    /// process_vm_writev, which honours page protection (unlike ptrace, it
+    /// does not force): it fails with EFAULT on a read-only page and changes
+    /// nothing on a writable one. Call it while no thread stores to that byte.
+    /// (Parsing /proc/self/maps proved unreliable while other threads split
+    /// and merge VMAs.)
     static func isWritable(_ buffer: UnsafeMutableRawBufferPointer, at offset: Int) -> Bool {
-        let address = UInt(bitPattern: buffer.baseAddress!) + UInt(offset)
-        for _ in 0..<1000 {
-            if let entry = entries().first(where: { $0.range.contains(address) }) {
-                return entry.permissions.dropFirst().first == "w"
-            }
+        var value = buffer[offset]
+        return withUnsafeMutablePointer(to: &value) { local in
+            var source = iovec(iov_base: local, iov_len: 1)
+            var target = iovec(iov_base: buffer.baseAddress! + offset, iov_len: 1)
+            return processVMWritev(getpid(), &source, 1, &target, 1, 0) == 1
         }
-        Issue.record("no /proc/self/maps line covers \(address)")
-        return false
     }
+
+    /// glibc's process_vm_writev, which the Swift Glibc module leaves out.
+    private static let processVMWritev: @convention(c) (
+        pid_t, UnsafePointer<iovec>, UInt, UnsafePointer<iovec>, UInt, UInt
+    ) -> Int = unsafeBitCast(dlsym(nil, "process_vm_writev")!, to: (@convention(c) (
+        pid_t, UnsafePointer<iovec>, UInt, UnsafePointer<iovec>, UInt, UInt
+    ) -> Int).self)
 }
 
 enum ProcessFiles {
