@@ -19,11 +19,9 @@ extension SyncEngine {
     /// done: write-protect and clean the blocks that are DIRTY without
     /// TOWRITE (dirtied after this sync began), without flushing them.
     func cleanUntaggedMutant(_ run: Range<UInt64>) {
-        var position = run.lowerBound
-        while let dirty = index.firstRun(with: [.dirty], in: position..<run.upperBound) {
+        index.forEachRun(.dirty, in: run) { dirty in
             _ = tracker.writeProtect(dirty)
             index.clear(.dirty, dirty)
-            position = dirty.upperBound
         }
     }
 }
