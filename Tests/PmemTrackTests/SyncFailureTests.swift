@@ -130,13 +130,12 @@ final class FirstOnly: Sendable {
 /// Holds a sync's outcome across threads.
 final class ResultBox: @unchecked Sendable {
     private let lock = NSLock()
-    private var done = false
     private var stored: PmemTrackError?
 
     func set(_ body: () throws -> Void) {
         var caught: PmemTrackError?
         do { try body() } catch { caught = error as? PmemTrackError }
-        lock.withLock { stored = caught; done = true }
+        lock.withLock { stored = caught }
     }
 
     var error: PmemTrackError? { lock.withLock { stored } }
