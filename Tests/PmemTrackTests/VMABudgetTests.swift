@@ -43,7 +43,11 @@ struct VMABudgetTests {
         try (0..<count).map { _ in
             let file = TemporaryFile(in: "/dev/shm")
             let image = MediaImage(length: length)
-            return (try TrackedMapping.forTesting(path: file.path, length: length, flusher: image), image, file)
+            let map = try TrackedMapping.forTesting(path: file.path, length: length, flusher: image)
+            // The child process may be killed (OOM, watchdog) before its
+            // deinitializers run; an unlinked file cannot be left behind.
+            unlink(file.path)
+            return (map, image, file)
         }
     }
 
@@ -68,6 +72,8 @@ struct VMABudgetTests {
             let maps = try (0..<16).map { m in
                 try TrackedMapping.forTesting(path: files[m].path, length: 1 << 30, flusher: samples[m])
             }
+            // As in `mappings`: nothing is left in /dev/shm if the child dies.
+            for file in files { unlink(file.path) }
             let budget = Int(pmt_vma_budget())
             let baseline = ProcessMaps.vmaCount
             for round in 1...2 {

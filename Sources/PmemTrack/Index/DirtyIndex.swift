@@ -24,6 +24,17 @@ final class DirtyIndex: @unchecked Sendable {
         var mask: UInt32 { 1 << rawValue }
     }
 
+    /// A set of tags, for searches that need blocks carrying all of them.
+    struct Tags: OptionSet {
+        let rawValue: UInt32
+        init(rawValue: UInt32) { self.rawValue = rawValue }
+        init(_ tag: Tag) { rawValue = tag.mask }
+
+        static let dirty = Tags(.dirty)
+        static let toWrite = Tags(.toWrite)
+        static let pinned = Tags(.pinned)
+    }
+
     let raw: OpaquePointer
     let blockCount: UInt64
 
@@ -63,8 +74,10 @@ final class DirtyIndex: @unchecked Sendable {
 
     /// The first run in `blocks`, at or after its start, whose blocks all
     /// carry every tag in `tags`; nil if there is none.
-    func firstRun(with tags: [Tag], in blocks: Range<UInt64>) -> Range<UInt64>? {
-        let mask = tags.reduce(0) { $0 | $1.mask }
+    /// `tags` is an option set, not an array, so that the sync loop's
+    /// searches allocate nothing.
+    func firstRun(with tags: Tags, in blocks: Range<UInt64>) -> Range<UInt64>? {
+        let mask = tags.rawValue
         let start = pmt_index_find_set(raw, mask, blocks.lowerBound, blocks.upperBound)
         guard start < blocks.upperBound else { return nil }
         return start..<pmt_index_find_clear(raw, mask, start, blocks.upperBound)
@@ -74,7 +87,7 @@ final class DirtyIndex: @unchecked Sendable {
     /// `tag`, ascending. O(k · log₆₄ N) for k runs.
     func forEachRun(_ tag: Tag, in blocks: Range<UInt64>, _ body: (Range<UInt64>) -> Void) {
         var cursor = blocks.lowerBound
-        while let run = firstRun(with: [tag], in: cursor..<blocks.upperBound) {
+        while let run = firstRun(with: Tags(tag), in: cursor..<blocks.upperBound) {
             body(run)
             cursor = run.upperBound
         }
