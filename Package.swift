@@ -3,9 +3,10 @@
 // PmemTrack: exact dirty-block tracking and flushing for memory-mapped
 // persistent memory and ordinary files.
 //
-// Library users resolve only swift-system. The property-based testing package
-// is used by the test target alone, and SwiftPM's target-based dependency
-// resolution never fetches it for packages that depend on PmemTrack.
+// Library users resolve only swift-system. swift-argument-parser is used by
+// the `pmemtrack` command-line tool and swift-property-based by the tests;
+// SwiftPM's target-based dependency resolution fetches neither for packages
+// that depend on the PmemTrack library product.
 
 import PackageDescription
 
@@ -14,9 +15,11 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "PmemTrack", targets: ["PmemTrack"]),
+        .executable(name: "pmemtrack", targets: ["PmemTrackCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
     ],
     targets: [
@@ -37,11 +40,28 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // The `pmemtrack` tool: example workloads, the flush-set growth
+        // experiment and a report of what the system offers.
         .executableTarget(
-            name: "pmemtrack-quickstart",
-            dependencies: ["PmemTrack"],
-            path: "Examples/QuickStart"
+            name: "PmemTrackCLI",
+            dependencies: [
+                "PmemTrack",
+                "ExampleWorkloads",
+                "CPmemTrack",
+                "CLibpmem",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
+        // Examples: data structures an application would keep in a tracked
+        // mapping, and a small program for each.
+        .target(name: "ExampleWorkloads", dependencies: ["PmemTrack"], path: "Examples/Workloads"),
+        .executableTarget(name: "QuickStart", dependencies: ["PmemTrack"], path: "Examples/QuickStart"),
+        .executableTarget(
+            name: "WriteAheadLogExample", dependencies: ["ExampleWorkloads", "PmemTrack"], path: "Examples/WriteAheadLog"),
+        .executableTarget(
+            name: "KeyValueStoreExample", dependencies: ["ExampleWorkloads", "PmemTrack"], path: "Examples/KeyValueStore"),
+        .executableTarget(
+            name: "RandomWriteExample", dependencies: ["ExampleWorkloads", "PmemTrack"], path: "Examples/RandomWrite"),
         // Test-only: crashes on purpose with the Swift crash handler enabled.
         .executableTarget(
             name: "pmemtrack-crash-fixture",
@@ -55,6 +75,10 @@ let package = Package(
                 "CPmemTrack",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
+        ),
+        .testTarget(
+            name: "ToolTests",
+            dependencies: ["ExampleWorkloads", "PmemTrackCLI", "PmemTrack"]
         ),
     ]
 )

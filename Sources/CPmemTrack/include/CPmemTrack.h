@@ -6,5 +6,6 @@
 #include "pmt_index.h"
 #include "pmt_lock.h"
 #include "pmt_region.h"
+#include "pmt_probe.h"
 
 #endif

@@ -1,0 +1,59 @@
+// End to end: dirtying a fraction of a 1 GiB mapping and making it durable.
+// PmemTrack: the stores (each first store faults) plus sync. Baseline: the
+// same stores into an untracked shared mapping of the same file, plus
+// pmem_persist of the whole mapping. ratios.py reports the dirty fraction at
+// which the two cost the same (the crossover).
+
+import Benchmark
+import BenchmarkBaselines
+import BenchmarkSupport
+import PmemTrack
+
+let benchmarks: @Sendable () -> Void = {
+    let length = BenchRun.size(1 << 30, smoke: 64 << 20)
+    // Per mille, so that names carry the fraction ratios.py reads back.
+    for (label, perMille) in [("0.1%", 1), ("1%", 10), ("10%", 100)] {
+        Benchmark(
+            "end to end \(sizeName(length)) dirty \(label)",
+            configuration: BenchRun.configuration(
+                [Metric.pmemtrack, Metric.persistWhole, Metric.flushExcess, Metric.flushShortfall]),
+            closure: { benchmark, file in
+                let k = max(1, file.blockCount * perMille / 1_000)
+                let pattern = DirtyPattern.spread(k, over: file.blockCount, blockSize: file.blockSize)
+                let value = UInt8(truncatingIfNeeded: benchmark.currentIteration)
+                try rotating(benchmark.currentIteration, [
+                    { try measurePmemTrack(benchmark, file, pattern, value) },
+                    { measureWhole(benchmark, file, pattern, value) },
+                ])
+            },
+            setup: {
+                // Allocated and populated: a real pmem file has every block,
+                // and the whole-mapping flush must walk them all.
+                try BenchmarkFile(
+                    in: BenchRun.pmemDirectory, length: length, sparse: false, flushMode: .cacheFlush,
+                    shadow: .populated)
+            }
+        )
+    }
+}
+
+private func measurePmemTrack(_ benchmark: Benchmark, _ file: BenchmarkFile, _ pattern: DirtyPattern, _ value: UInt8) throws {
+    let before = file.map.statistics.blocksFlushed
+    let time = try nanoseconds {
+        touch(file.map.bytes.baseAddress!, pattern.blocks, blockSize: file.blockSize, value: value)
+        try file.map.sync()
+    }
+    let flushed = Int(file.map.statistics.blocksFlushed - before)
+    benchmark.measurement(Metric.pmemtrack, time)
+    benchmark.measurement(Metric.flushExcess, max(0, flushed - pattern.blocks.count))
+    benchmark.measurement(Metric.flushShortfall, max(0, pattern.blocks.count - flushed))
+}
+
+private func measureWhole(_ benchmark: Benchmark, _ file: BenchmarkFile, _ pattern: DirtyPattern, _ value: UInt8) {
+    let shadow = file.shadow!
+    let time = nanoseconds {
+        touch(shadow.baseAddress!, pattern.blocks, blockSize: file.blockSize, value: value)
+        pmt_bench_persist_whole(shadow.baseAddress!, shadow.count)
+    }
+    benchmark.measurement(Metric.persistWhole, time)
+}

@@ -1,0 +1,53 @@
+// swift-tools-version: 6.1
+//
+// PmemTrack's benchmarks: a separate package, so that the library's users
+// never resolve package-benchmark. It depends on the root package by path.
+//
+// Run with ./run.sh (full) or ./run.sh --smoke (CI); see README.md.
+
+import PackageDescription
+
+let package = Package(
+    name: "PmemTrackBenchmarks",
+    platforms: [.macOS(.v13)],
+    dependencies: [
+        .package(name: "PmemTrack", path: ".."),
+        // The MallocInterposer trait alone: package-benchmark's default traits
+        // also pull in a runtime interposer that this machine cannot fetch.
+        .package(url: "https://github.com/ordo-one/package-benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        // The baselines, in C: a minimal fault handler and the raw flush work.
+        .target(
+            name: "BenchmarkBaselines",
+            cSettings: [.define("_GNU_SOURCE")],
+            linkerSettings: [.linkedLibrary("pmem")]
+        ),
+        // Fixtures, dirty patterns, timing and configuration shared by the suites.
+        .target(
+            name: "BenchmarkSupport",
+            dependencies: [
+                "BenchmarkBaselines",
+                .product(name: "PmemTrack", package: "PmemTrack"),
+                .product(name: "Benchmark", package: "package-benchmark"),
+            ]
+        ),
+    ]
+)
+
+// One executable per suite, in Benchmarks/<Name>, as package-benchmark expects.
+for suite in ["FaultCost", "SyncCost", "SizeScaling", "EndToEnd", "IndexOps"] {
+    package.targets.append(
+        .executableTarget(
+            name: suite,
+            dependencies: [
+                "BenchmarkSupport",
+                "BenchmarkBaselines",
+                .product(name: "PmemTrack", package: "PmemTrack"),
+                .product(name: "Benchmark", package: "package-benchmark"),
+            ],
+            path: "Benchmarks/\(suite)",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        )
+    )
+}

@@ -1,0 +1,56 @@
+// The baselines PmemTrack is measured against: the same system calls and
+// flushes with no tracking around them. Each suite measures these in the
+// same process, on the same file pages, between PmemTrack's measurements.
+#ifndef PMT_BENCH_BASELINES_H
+#define PMT_BENCH_BASELINES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// A run of adjacent blocks: its byte offset in a mapping and its length.
+typedef struct {
+    size_t offset;
+    size_t length;
+} pmt_bench_run;
+
+/// CLOCK_MONOTONIC in nanoseconds: the clock of every measured window.
+uint64_t pmt_bench_now_ns(void);
+
+// MARK: Mappings
+
+/// Maps `length` bytes of `fd` shared and writable; with `populate`, every
+/// page is faulted in now (MAP_POPULATE). NULL on failure, errno set.
+void *pmt_bench_map_shared(int fd, size_t length, int populate);
+int pmt_bench_unmap(void *base, size_t length);
+/// mprotect(PROT_READ) over the whole mapping.
+int pmt_bench_protect_all(void *base, size_t length);
+
+// MARK: Fault baseline
+
+/// Installs a minimal SIGSEGV handler for `base..<base+length`: it makes the
+/// faulting page writable and returns. Faults elsewhere go to the handler
+/// that was installed before. Returns 0, or -1 with errno.
+int pmt_bench_handler_install(void *base, size_t length);
+/// Puts the previous handler back. Returns 0, or -1 with errno.
+int pmt_bench_handler_uninstall(void);
+/// Faults the minimal handler has served since the process started.
+uint64_t pmt_bench_handler_faults(void);
+
+// MARK: Sync baselines
+
+/// Setup for the raw work: makes each run writable and stores one byte into
+/// each of its blocks, as PmemTrack's fault path and the store would.
+int pmt_bench_unprotect_and_store(void *base, const pmt_bench_run *runs, size_t count, size_t block_size,
+                                  uint8_t value);
+/// The raw work of a PmemTrack sync on persistent memory, per run:
+/// mprotect(PROT_READ), pmem_flush, pmem_drain.
+int pmt_bench_protect_and_flush(void *base, const pmt_bench_run *runs, size_t count);
+/// The raw work of a PmemTrack sync on an ordinary file, per run:
+/// mprotect(PROT_READ), pmem_msync.
+int pmt_bench_protect_and_msync(void *base, const pmt_bench_run *runs, size_t count);
+/// pmem_persist of the whole mapping: what an untracked app does on pmem.
+void pmt_bench_persist_whole(const void *base, size_t length);
+/// pmem_msync of the whole mapping: what an untracked app does on a file.
+int pmt_bench_msync_whole(const void *base, size_t length);
+
+#endif

@@ -1,0 +1,43 @@
+// The sync baselines. The raw work repeats, run by run, exactly the system
+// calls and flushes of PmemTrack's SyncEngine (Sources/PmemTrack/Sync/
+// SyncEngine.swift, writeBack and flushAndDrain): write-protect the run,
+// flush it, drain. What PmemTrack adds on top (index walk, block locks,
+// signal mask, file-size checks, counters) is what the ratio measures.
+#include "BenchmarkBaselines.h"
+
+#include <libpmem.h>
+#include <sys/mman.h>
+
+int pmt_bench_unprotect_and_store(void *base, const pmt_bench_run *runs, size_t count, size_t block_size,
+                                  uint8_t value) {
+    char *bytes = base;
+    for (size_t i = 0; i < count; i++) {
+        if (mprotect(bytes + runs[i].offset, runs[i].length, PROT_READ | PROT_WRITE) != 0) return -1;
+        for (size_t at = 0; at < runs[i].length; at += block_size)
+            *(volatile uint8_t *)(bytes + runs[i].offset + at) = value;
+    }
+    return 0;
+}
+
+int pmt_bench_protect_and_flush(void *base, const pmt_bench_run *runs, size_t count) {
+    char *bytes = base;
+    for (size_t i = 0; i < count; i++) {
+        if (mprotect(bytes + runs[i].offset, runs[i].length, PROT_READ) != 0) return -1;
+        pmem_flush(bytes + runs[i].offset, runs[i].length);
+        pmem_drain();
+    }
+    return 0;
+}
+
+int pmt_bench_protect_and_msync(void *base, const pmt_bench_run *runs, size_t count) {
+    char *bytes = base;
+    for (size_t i = 0; i < count; i++) {
+        if (mprotect(bytes + runs[i].offset, runs[i].length, PROT_READ) != 0) return -1;
+        if (pmem_msync(bytes + runs[i].offset, runs[i].length) != 0) return -1;
+    }
+    return 0;
+}
+
+void pmt_bench_persist_whole(const void *base, size_t length) { pmem_persist(base, length); }
+
+int pmt_bench_msync_whole(const void *base, size_t length) { return pmem_msync(base, length); }

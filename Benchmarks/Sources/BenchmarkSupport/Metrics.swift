@@ -1,0 +1,34 @@
+import Benchmark
+
+/// The custom metrics the suites record. ratios.py pairs them by these
+/// names, so a rename here must be made there too.
+///
+/// Every benchmark measures PmemTrack and its baselines itself, alternately
+/// within each iteration, and records each measured window here. This keeps
+/// each comparison in one process, on the same pages, and close in time:
+/// package-benchmark runs every benchmark in a process of its own, and the
+/// machines are shared and noisy.
+public enum Metric {
+    /// A PmemTrack window: faults, a sync, or faults plus a sync (ns).
+    public static let pmemtrack = BenchmarkMetric.custom("pmemtrack_ns")
+    /// The same faults under the minimal C handler (ns).
+    public static let cHandler = BenchmarkMetric.custom("c_handler_ns")
+    /// The same sync as raw system calls and flushes, untracked (ns).
+    public static let raw = BenchmarkMetric.custom("raw_ns")
+    /// pmem_persist of the whole mapping (ns).
+    public static let persistWhole = BenchmarkMetric.custom("persist_whole_ns")
+    /// msync of the whole mapping (ns).
+    public static let msyncWhole = BenchmarkMetric.custom("msync_whole_ns")
+    /// A PmemTrack sync of k blocks on the 1 GiB mapping (ns).
+    public static let syncSmall = BenchmarkMetric.custom("sync_small_ns")
+    /// The same k on the 64 GiB sparse mapping (ns).
+    public static let syncLarge = BenchmarkMetric.custom("sync_large_ns")
+    /// Blocks a sync flushed beyond those written since the last one.
+    public static let flushExcess = BenchmarkMetric.custom("flush_excess_blocks")
+    /// Blocks written since the last sync that it did not flush.
+    public static let flushShortfall = BenchmarkMetric.custom("flush_shortfall_blocks")
+    /// Index operations over k blocks (ns).
+    public static let indexSet = BenchmarkMetric.custom("index_set_ns")
+    public static let indexEnumerate = BenchmarkMetric.custom("index_enumerate_ns")
+    public static let indexClear = BenchmarkMetric.custom("index_clear_ns")
+}

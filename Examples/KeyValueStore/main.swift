@@ -1,0 +1,28 @@
+// A hash table in a tracked mapping: random updates, a commit every 100.
+//
+//     swift run KeyValueStoreExample [PATH]      (default: a file in /tmp, kept between runs)
+import ExampleWorkloads
+import Foundation
+import PmemTrack
+
+let path = CommandLine.arguments.dropFirst().first ?? NSTemporaryDirectory() + "pmemtrack-example.kv"
+
+do {
+    let map = try TrackedMapping(path: path, length: 64 << 20, options: FileManager.default.fileExists(atPath: path) ? [] : [.create])
+    defer { try? map.close() }
+    let store = try KeyValueStore(mapping: map)
+    print("\(path): \(store.count) keys in \(store.slotCount) slots, \(store.damagedSlots) damaged")
+
+    var random = SystemRandomNumberGenerator()
+    for update in 1...10_000 {
+        let key = UInt64.random(in: 1...50_000, using: &random)
+        try store.put(key, Array("value of \(key) at update \(update)".utf8))
+        if update % 100 == 0 { try store.commit() }
+    }
+    let stats = map.statistics
+    print("10000 updates, \(stats.syncs) commits: \(stats.blocksFlushed / max(stats.syncs, 1)) blocks per commit of \(map.bytes.count / map.blockSize)")
+    if let value = store.get(7) { print("key 7: \(String(decoding: value, as: UTF8.self))") }
+} catch {
+    print("error: \(error)")
+    exit(1)
+}

@@ -1,0 +1,80 @@
+import PmemTrack
+
+extension WriteAheadLog {
+    /// One header slot: where the live log starts and under which epoch.
+    struct Header: Equatable {
+        var sequence: UInt64
+        var epoch: UInt64
+        var headOffset: UInt64
+        var headLSN: UInt64
+
+        var checksum: UInt32 { CRC32C.checksum(of: (WriteAheadLog.magic, sequence, epoch, headOffset, headLSN)) }
+
+        /// The valid slot with the highest sequence number, if any.
+        static func newest(in bytes: UnsafeMutableRawBufferPointer) -> Header? {
+            WriteAheadLog.slotOffsets.compactMap { read(bytes, at: $0) }.max { $0.sequence < $1.sequence }
+        }
+
+        static func read(_ bytes: UnsafeMutableRawBufferPointer, at offset: Int) -> Header? {
+            guard bytes.load(fromByteOffset: offset, as: UInt64.self) == WriteAheadLog.magic else { return nil }
+            let header = Header(
+                sequence: bytes.load(fromByteOffset: offset + 8, as: UInt64.self),
+                epoch: bytes.load(fromByteOffset: offset + 16, as: UInt64.self),
+                headOffset: bytes.load(fromByteOffset: offset + 24, as: UInt64.self),
+                headLSN: bytes.load(fromByteOffset: offset + 32, as: UInt64.self))
+            let stored = bytes.load(fromByteOffset: offset + 40, as: UInt32.self)
+            guard stored == header.checksum, header.headOffset < UInt64(bytes.count) else { return nil }
+            return header
+        }
+
+        static func slotsAreBlank(in bytes: UnsafeMutableRawBufferPointer) -> Bool {
+            WriteAheadLog.slotOffsets.allSatisfy { slot in (0..<6).allSatisfy { bytes.load(fromByteOffset: slot + 8 * $0, as: UInt64.self) == 0 } }
+        }
+    }
+
+    /// Writes `header` into the slot its sequence number selects and syncs
+    /// that slot alone.
+    static func write(_ header: Header, to mapping: TrackedMapping) throws(Error) {
+        let slot = slotOffsets[Int(header.sequence % 2)]
+        let bytes = mapping.bytes
+        bytes.storeBytes(of: magic, toByteOffset: slot, as: UInt64.self)
+        bytes.storeBytes(of: header.sequence, toByteOffset: slot + 8, as: UInt64.self)
+        bytes.storeBytes(of: header.epoch, toByteOffset: slot + 16, as: UInt64.self)
+        bytes.storeBytes(of: header.headOffset, toByteOffset: slot + 24, as: UInt64.self)
+        bytes.storeBytes(of: header.headLSN, toByteOffset: slot + 32, as: UInt64.self)
+        bytes.storeBytes(of: header.checksum, toByteOffset: slot + 40, as: UInt32.self)
+        do { try mapping.sync(offset: slot, length: 48) } catch { throw .storage(error) }
+    }
+
+    /// Reads records forward from `offset`, expecting LSNs from `lsn` on and
+    /// `epoch`; stops at the first that is cut off, out of sequence, of
+    /// another epoch or fails its checksum.
+    static func scan(_ bytes: UnsafeMutableRawBufferPointer, from offset: Int, lsn: UInt64, epoch: UInt64) -> (end: Int, records: Int) {
+        var offset = offset
+        var expected = lsn
+        while offset + recordHeaderSize <= bytes.count {
+            let length = Int(bytes.load(fromByteOffset: offset, as: UInt32.self))
+            let end = offset + recordHeaderSize + (length + 7) & ~7
+            guard end <= bytes.count,
+                  bytes.load(fromByteOffset: offset + 8, as: UInt64.self) == expected,
+                  bytes.load(fromByteOffset: offset + 16, as: UInt64.self) == epoch
+            else { break }
+            let payload = UnsafeRawBufferPointer(rebasing: bytes[(offset + recordHeaderSize)..<(offset + recordHeaderSize + length)])
+            let crc = CRC32C.checksum(payload, continuing: CRC32C.checksum(of: (expected, epoch, UInt32(length))))
+            guard crc == bytes.load(fromByteOffset: offset + 4, as: UInt32.self) else { break }
+            offset = end
+            expected += 1
+        }
+        return (offset, Int(expected - lsn))
+    }
+
+    /// The byte offset of record `target`, walking from the record `lsn` at `offset`.
+    static func offset(of target: UInt64, in bytes: UnsafeMutableRawBufferPointer, from offset: Int, lsn: UInt64) -> Int {
+        var offset = offset
+        for _ in lsn..<target {
+            let length = Int(bytes.load(fromByteOffset: offset, as: UInt32.self))
+            offset += recordHeaderSize + (length + 7) & ~7
+        }
+        return offset
+    }
+}
