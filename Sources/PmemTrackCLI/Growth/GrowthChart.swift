@@ -15,13 +15,14 @@ struct GrowthChart {
     func svg() -> String {
         let panelWidth = 460.0, panelHeight = 300.0, left = 70.0, top = 60.0, gap = 110.0
         var body = ""
-        let panels: [(String, (GrowthExperiment.Sample) -> Double, (Double) -> String)] = [
-            ("Bytes flushed per sync", { Double(max($0.bytesFlushed, 1)) }, { ByteCount.format(Int($0)) }),
-            ("Sync time", { max($0.syncSeconds, 1e-7) }, { Report.duration($0) }),
+        let panels: [(String, (GrowthExperiment.Sample) -> Double, Double, (Double) -> String)] = [
+            // Bytes on a base-2 axis, so that ticks fall on whole KiB, MiB, GiB.
+            ("Bytes flushed per sync", { Double(max($0.bytesFlushed, 1)) }, 2, { ByteCount.format(Int($0)) }),
+            ("Sync time", { max($0.syncSeconds, 1e-7) }, 10, { Report.duration($0) }),
         ]
         for (index, panel) in panels.enumerated() {
             let x0 = left + Double(index) * (panelWidth + gap)
-            body += plot(panel.0, value: panel.1, label: panel.2, x0: x0, y0: top, width: panelWidth, height: panelHeight)
+            body += plot(panel.0, value: panel.1, base: panel.2, label: panel.3, x0: x0, y0: top, width: panelWidth, height: panelHeight)
         }
         let legendY = top + panelHeight + 55
         for (i, policy) in FlushPolicy.allCases.enumerated() where samples.contains(where: { $0.policy == policy }) {
@@ -41,22 +42,26 @@ struct GrowthChart {
     }
 
     private func plot(
-        _ name: String, value: (GrowthExperiment.Sample) -> Double, label: (Double) -> String,
+        _ name: String, value: (GrowthExperiment.Sample) -> Double, base: Double, label: (Double) -> String,
         x0: Double, y0: Double, width: Double, height: Double
     ) -> String {
         let values = samples.map(value)
         let epochs = samples.map(\.epoch)
-        let lowDecade = floor(log10(values.min() ?? 1)), highDecade = max(ceil(log10(values.max() ?? 10)), lowDecade + 1)
+        func logarithm(_ v: Double) -> Double { log(v) / log(base) }
+        // Ticks at powers of `base`, every `step`-th one, at most about six.
+        let low = floor(logarithm(values.min() ?? 1)), rawHigh = ceil(logarithm(values.max() ?? base))
+        let step = max(1, ((rawHigh - low) / 6).rounded(.up))
+        let high = max(low + step, low + ((rawHigh - low) / step).rounded(.up) * step)
         let maxEpoch = Double(epochs.max() ?? 1)
         func x(_ epoch: Int) -> Double { x0 + (maxEpoch <= 1 ? 0 : Double(epoch - 1) / (maxEpoch - 1)) * width }
-        func y(_ v: Double) -> Double { y0 + height - (log10(v) - lowDecade) / (highDecade - lowDecade) * height }
+        func y(_ v: Double) -> Double { y0 + height - (logarithm(v) - low) / (high - low) * height }
 
         var out = "<text x='\(x0)' y='\(y0 - 12)' font-weight='bold'>\(name)</text>"
         out += "<rect x='\(x0)' y='\(y0)' width='\(width)' height='\(height)' fill='none' stroke='#888'/>"
-        for decade in stride(from: lowDecade, through: highDecade, by: 1) {
-            let yy = y(pow(10, decade))
+        for power in stride(from: low, through: high, by: step) {
+            let yy = y(pow(base, power))
             out += "<line x1='\(x0)' y1='\(yy)' x2='\(x0 + width)' y2='\(yy)' stroke='#ddd'/>"
-            out += "<text x='\(x0 - 6)' y='\(yy + 4)' text-anchor='end' font-size='11'>\(escape(label(pow(10, decade))))</text>"
+            out += "<text x='\(x0 - 6)' y='\(yy + 4)' text-anchor='end' font-size='11'>\(escape(label(pow(base, power))))</text>"
         }
         for tick in Set([1, Int(maxEpoch) / 2, Int(maxEpoch)]).sorted() {
             out += "<text x='\(x(tick))' y='\(y0 + height + 16)' text-anchor='middle' font-size='11'>\(tick)</text>"
