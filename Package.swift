@@ -3,10 +3,10 @@
 // PmemTrack: exact dirty-block tracking and flushing for memory-mapped
 // persistent memory and ordinary files.
 //
-// Library users resolve only swift-system. swift-argument-parser is used by
-// the `pmemtrack` command-line tool and swift-property-based by the tests;
-// SwiftPM's target-based dependency resolution fetches neither for packages
-// that depend on the PmemTrack library product.
+// Library users build only swift-system. swift-argument-parser is used by the
+// `pmemtrack` command-line tool alone: a package that depends on the
+// PmemTrack library product has it cloned but compiles none of it.
+// swift-property-based is used by the tests alone and is not even fetched.
 
 import PackageDescription
 

@@ -12,9 +12,11 @@ let package = Package(
     platforms: [.macOS(.v13)],
     dependencies: [
         .package(name: "PmemTrack", path: ".."),
-        // The MallocInterposer trait alone: package-benchmark's default traits
-        // also pull in a runtime interposer that this machine cannot fetch.
-        .package(url: "https://github.com/ordo-one/package-benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
+        // ordo-one's package-benchmark, under the name its plugin asks for
+        // (it warns about the older "package-benchmark" identity). The
+        // MallocInterposer trait alone: the default traits also pull in a
+        // runtime interposer that this machine cannot fetch.
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
     ],
     targets: [
         // The baselines, in C: a minimal fault handler and the raw flush work.
@@ -29,7 +31,7 @@ let package = Package(
             dependencies: [
                 "BenchmarkBaselines",
                 .product(name: "PmemTrack", package: "PmemTrack"),
-                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "Benchmark", package: "benchmark"),
             ]
         ),
     ]
@@ -44,10 +46,10 @@ for suite in ["FaultCost", "SyncCost", "SizeScaling", "EndToEnd", "IndexOps"] {
                 "BenchmarkSupport",
                 "BenchmarkBaselines",
                 .product(name: "PmemTrack", package: "PmemTrack"),
-                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/\(suite)",
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         )
     )
 }

@@ -1,7 +1,7 @@
 // Maps a temporary file, writes a few scattered records with plain stores,
 // syncs, and prints what PmemTrack flushed.
 //
-//     swift run pmemtrack-quickstart [PATH]
+//     swift run QuickStart [PATH]
 import Foundation
 import PmemTrack
 

@@ -17,7 +17,7 @@ let benchmarks: @Sendable () -> Void = {
             "end to end \(sizeName(length)) dirty \(label)",
             configuration: BenchRun.configuration(
                 [Metric.pmemtrack, Metric.persistWhole, Metric.flushExcess, Metric.flushShortfall]),
-            closure: { benchmark, file in
+            closure: { (benchmark, file: BenchmarkFile) in
                 let k = max(1, file.blockCount * perMille / 1_000)
                 let pattern = DirtyPattern.spread(k, over: file.blockCount, blockSize: file.blockSize)
                 let value = UInt8(truncatingIfNeeded: benchmark.currentIteration)

@@ -25,7 +25,7 @@ let benchmarks: @Sendable () -> Void = {
         Benchmark(
             "faults n=\(faults) \(name)",
             configuration: BenchRun.configuration([Metric.pmemtrack, Metric.cHandler]),
-            closure: { benchmark, file in
+            closure: { (benchmark, file: BenchmarkFile) in
                 let pattern = DirtyPattern.spread(faults, over: span, blockSize: file.blockSize)
                 try rotating(benchmark.currentIteration, [
                     { try measurePmemTrack(benchmark, file, pattern) },

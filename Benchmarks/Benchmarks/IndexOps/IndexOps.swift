@@ -17,7 +17,7 @@ let benchmarks: @Sendable () -> Void = {
         Benchmark(
             "index k=\(k) \(name) of \(blockCount) blocks",
             configuration: BenchRun.configuration([Metric.indexSet, Metric.indexEnumerate, Metric.indexClear]),
-            closure: { benchmark, index in
+            closure: { (benchmark, index: IndexBox) in
                 measure(benchmark, index.handle, pattern)
             },
             setup: { try IndexBox(blockCount: blockCount) }

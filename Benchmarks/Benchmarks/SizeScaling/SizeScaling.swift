@@ -15,7 +15,7 @@ let benchmarks: @Sendable () -> Void = {
             "sync cacheflush k=\(k) \(sizeName(small)) vs \(sizeName(large)) sparse",
             configuration: BenchRun.configuration(
                 [Metric.syncSmall, Metric.syncLarge, Metric.flushExcess, Metric.flushShortfall]),
-            closure: { benchmark, files in
+            closure: { (benchmark, files: Files) in
                 let value = UInt8(truncatingIfNeeded: benchmark.currentIteration)
                 try rotating(benchmark.currentIteration, [
                     { try measure(benchmark, files.small, k, value, Metric.syncSmall) },
@@ -28,10 +28,15 @@ let benchmarks: @Sendable () -> Void = {
                     try BenchmarkFile(
                         in: BenchRun.pmemDirectory, length: length, sparse: true, flushMode: .cacheFlush, shadow: .none)
                 }
-                return (small: try open(small), large: try open(large))
+                return Files(small: try open(small), large: try open(large))
             }
         )
     }
+}
+
+private struct Files {
+    let small: BenchmarkFile
+    let large: BenchmarkFile
 }
 
 private func measure(_ benchmark: Benchmark, _ file: BenchmarkFile, _ k: Int, _ value: UInt8, _ metric: BenchmarkMetric) throws {

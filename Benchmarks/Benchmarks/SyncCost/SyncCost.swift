@@ -32,7 +32,7 @@ let benchmarks: @Sendable () -> Void = {
                 "sync \(path.name) k=\(k) of \(sizeName(length))",
                 configuration: BenchRun.configuration(
                     [Metric.pmemtrack, Metric.raw, path.wholeMetric, Metric.flushExcess, Metric.flushShortfall]),
-                closure: { benchmark, file in
+                closure: { (benchmark, file: BenchmarkFile) in
                     let pattern = DirtyPattern.spread(k, over: file.blockCount, blockSize: file.blockSize)
                     let value = UInt8(truncatingIfNeeded: benchmark.currentIteration)
                     try rotating(benchmark.currentIteration, [
