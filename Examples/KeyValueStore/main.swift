@@ -14,13 +14,15 @@ do {
     print("\(path): \(store.count) keys in \(store.slotCount) slots, \(store.damagedSlots) damaged")
 
     var random = SystemRandomNumberGenerator()
+    let before = map.statistics
     for update in 1...10_000 {
         let key = UInt64.random(in: 1...50_000, using: &random)
         try store.put(key, Array("value of \(key) at update \(update)".utf8))
         if update % 100 == 0 { try store.commit() }
     }
     let stats = map.statistics
-    print("10000 updates, \(stats.syncs) commits: \(stats.blocksFlushed / max(stats.syncs, 1)) blocks per commit of \(map.bytes.count / map.blockSize)")
+    let commits = stats.syncs - before.syncs
+    print("10000 updates, \(commits) commits: \((stats.blocksFlushed - before.blocksFlushed) / commits) blocks per commit of \(map.bytes.count / map.blockSize)")
     if let value = store.get(7) { print("key 7: \(String(decoding: value, as: UTF8.self))") }
 } catch {
     print("error: \(error)")

@@ -18,7 +18,7 @@ do {
     var random = SystemRandomNumberGenerator()
     var last: [Int: UInt64] = [:]
     let start = ContinuousClock.now
-    for n in 1...20_000 {
+    for n in 1...5_000 {
         let slot = writer.writeRandomBlock(using: &random)
         last[slot] = writer.writes
         if n % 32 == 0 { try map.sync() }
@@ -27,7 +27,7 @@ do {
     let elapsed = ContinuousClock.now - start
     let intact = last.allSatisfy { writer.verify(slot: $0.key) == $0.value }
     let stats = map.statistics
-    print("20000 random 4 KiB writes to \(last.count) slots in \(elapsed): \(stats.syncs) syncs, \(stats.writeFaults) faults")
+    print("5000 random 4 KiB writes to \(last.count) slots in \(elapsed): \(stats.syncs) syncs, \(stats.writeFaults) faults")
     print("flushed \(stats.bytesFlushed >> 20) MiB in all; every slot holds its last write: \(intact)")
     if !intact { exit(1) }
 } catch {

@@ -14,7 +14,7 @@ let benchmarks: @Sendable () -> Void = {
     // Per mille, so that names carry the fraction ratios.py reads back.
     for (label, perMille) in [("0.1%", 1), ("1%", 10), ("10%", 100)] {
         Benchmark(
-            "end to end \(sizeName(length)) dirty \(label)",
+            "end to end \(sizeName(length)) dirty \(label) k=\(max(1, length / TrackedMapping.pageSize * perMille / 1_000))",
             configuration: BenchRun.configuration(
                 [Metric.pmemtrack, Metric.persistWhole, Metric.flushExcess, Metric.flushShortfall]),
             closure: { (benchmark, file: BenchmarkFile) in
