@@ -15,8 +15,9 @@ let benchmarks: @Sendable () -> Void = {
     for (label, perMille) in [("0.1%", 1), ("1%", 10), ("10%", 100)] {
         Benchmark(
             "end to end \(sizeName(length)) dirty \(label) k=\(max(1, length / TrackedMapping.pageSize * perMille / 1_000))",
+            // At 10% an iteration takes about half a second: more time for samples.
             configuration: BenchRun.configuration(
-                [Metric.pmemtrack, Metric.persistWhole, Metric.flushExcess, Metric.flushShortfall]),
+                [Metric.pmemtrack, Metric.persistWhole, Metric.flushExcess, Metric.flushShortfall], maxSeconds: 10),
             closure: { (benchmark, file: BenchmarkFile) in
                 let k = max(1, file.blockCount * perMille / 1_000)
                 let pattern = DirtyPattern.spread(k, over: file.blockCount, blockSize: file.blockSize)

@@ -22,7 +22,7 @@ public enum BenchRun {
     /// benchmark records from its own measured windows. Their units are fixed
     /// to plain counts (nanoseconds, blocks) so that exports are not rescaled.
     public static func configuration(
-        _ metrics: [BenchmarkMetric], warmup: Int = 2, maxSeconds: Int = 3, maxIterations: Int = 1_000
+        _ metrics: [BenchmarkMetric], warmup: Int = 2, maxSeconds: Int = 5, maxIterations: Int = 1_000
     ) -> Benchmark.Configuration {
         Benchmark.Configuration(
             metrics: metrics,

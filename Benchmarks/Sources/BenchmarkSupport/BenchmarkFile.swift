@@ -37,6 +37,9 @@ public final class BenchmarkFile {
         in directory: String, length: Int, sparse: Bool, flushMode: TrackedMapping.FlushMode, shadow: Shadow
     ) throws {
         let path = "\(directory)/pmemtrack-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        // Registered first: TrackedMapping leaves the file it created behind
+        // when it throws after mapping it (cacheFlushUnavailable, say).
+        defer { unlink(path) }
         var options: TrackedMapping.Options = [.create, .exclusive]
         if sparse { options.insert(.sparse) }
         do {
@@ -47,7 +50,6 @@ public final class BenchmarkFile {
             throw BenchmarkSetupError(
                 "\(directory) is not persistent memory to libpmem: run with PMEM_IS_PMEM_FORCE=1 (run.sh does)")
         }
-        defer { unlink(path) }
         guard shadow != .none else {
             self.shadow = nil
             return

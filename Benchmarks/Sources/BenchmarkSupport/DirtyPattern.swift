@@ -33,3 +33,12 @@ public struct DirtyPattern: Sendable {
     }
 }
 
+/// Stores one byte into each of `blocks`: the first write to a block, which
+/// faults when the block is write-protected. Not inlined, so that PmemTrack
+/// and the baseline run the same loop.
+@inline(never)
+public func touch(_ base: UnsafeMutableRawPointer, _ blocks: [Int], blockSize: Int, value: UInt8) {
+    for block in blocks {
+        base.storeBytes(of: value, toByteOffset: block * blockSize, as: UInt8.self)
+    }
+}

@@ -23,6 +23,9 @@ public enum Metric {
     public static let syncSmall = BenchmarkMetric.custom("sync_small_ns")
     /// The same k on the 64 GiB sparse mapping (ns).
     public static let syncLarge = BenchmarkMetric.custom("sync_large_ns")
+    /// The raw work for the same k on the 1 GiB and the 64 GiB mapping (ns).
+    public static let rawSmall = BenchmarkMetric.custom("raw_small_ns")
+    public static let rawLarge = BenchmarkMetric.custom("raw_large_ns")
     /// Blocks a sync flushed beyond those written since the last one.
     public static let flushExcess = BenchmarkMetric.custom("flush_excess_blocks")
     /// Blocks written since the last sync that it did not flush.

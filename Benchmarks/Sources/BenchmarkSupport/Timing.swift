@@ -1,4 +1,3 @@
-import Benchmark
 import BenchmarkBaselines
 
 /// Nanoseconds spent in `body`: one measured window. Setup stays outside it.
@@ -10,20 +9,11 @@ public func nanoseconds(_ body: () throws -> Void) rethrows -> Int {
 }
 
 /// Runs every contender once, starting with a different one each iteration,
-/// so that none always follows the same other one (and inherits its cache,
-/// page-table and frequency state).
+/// so that each goes first equally often: none always inherits the cache,
+/// TLB and frequency state the same other one leaves. Suites compare two
+/// contenders at a time, where this makes their predecessors alike.
 public func rotating(_ iteration: Int, _ contenders: [() throws -> Void]) throws {
     for offset in contenders.indices {
         try contenders[(iteration + offset) % contenders.count]()
-    }
-}
-
-/// Stores one byte into each of `blocks`: the first write to a block, which
-/// faults when the block is write-protected. Not inlined, so that PmemTrack
-/// and the baseline run the same loop.
-@inline(never)
-public func touch(_ base: UnsafeMutableRawPointer, _ blocks: [Int], blockSize: Int, value: UInt8) {
-    for block in blocks {
-        base.storeBytes(of: value, toByteOffset: block * blockSize, as: UInt8.self)
     }
 }

@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""Turns one run's exported samples into a Markdown table of ratios.
+
+Input: the directory that `swift package benchmark run --format
+histogramSamples --path DIR` wrote, one file per benchmark and metric:
+    <baseline>.<Target>.<benchmark name>.<metric>.histogram.samples.tsv
+(the benchmark name with spaces and slashes turned into underscores), a
+header line, then one sample per line.
+
+Every benchmark records its own windows as custom metrics (see
+Sources/BenchmarkSupport/Metrics.swift): PmemTrack's and its baselines',
+measured alternately in the same process. A ratio is PmemTrack's p50 over
+the baseline's p50 within one benchmark.
+
+    ratios.py DIR                 print the table
+    ratios.py DIR --expect LIST   also fail (exit 1) unless every benchmark
+                                  named in LIST (the output of `swift package
+                                  benchmark list`) has samples of every metric
+                                  its suite records
+Standard library only.
+"""
+
+import argparse
+import math
+import os
+import re
+import statistics
+import sys
+from collections import defaultdict
+
+SUFFIX = ".histogram.samples.tsv"
+
+# Metrics each suite records; --expect checks them.
+PRECISION = {"flush_excess_blocks", "flush_shortfall_blocks"}
+REQUIRED = {
+    "FaultCost": [{"pmemtrack_ns", "c_handler_ns"}],
+    "SyncCost": [
+        {"pmemtrack_ns", "raw_ns"} | PRECISION,
+        {"pmemtrack_ns", "persist_whole_ns"} | PRECISION,
+        {"pmemtrack_ns", "msync_whole_ns"} | PRECISION,
+    ],
+    "SizeScaling": [{"sync_small_ns", "sync_large_ns"} | PRECISION, {"raw_small_ns", "raw_large_ns"}],
+    "EndToEnd": [{"pmemtrack_ns", "persist_whole_ns"} | PRECISION],
+    "IndexOps": [{"index_set_ns", "index_enumerate_ns", "index_clear_ns"}],
+}
+
+TARGET_FAULT = 1.10
+TARGET_SYNC = 1.15
+TARGET_SIZE = 1.10
+
+
+def load(directory):
+    """{(target, name): {metric: [samples]}}"""
+    results = defaultdict(dict)
+    for file in sorted(os.listdir(directory)):
+        if not file.endswith(SUFFIX):
+            continue
+        stem = file[: -len(SUFFIX)]
+        _baseline, target, rest = stem.split(".", 2)
+        name, metric = rest.rsplit(".", 1)
+        with open(os.path.join(directory, file)) as handle:
+            lines = handle.read().split("\n")[1:]
+        results[(target, name)][metric] = [float(line) for line in lines if line.strip()]
+    return results
+
+
+def has(metrics, *names):
+    return all(metrics.get(name) for name in names)
+
+
+def p50(samples):
+    return statistics.median(samples)
+
+
+def duration(ns):
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if ns >= scale:
+            return f"{ns / scale:.3g} {unit}"
+    return f"{ns:.3g} ns"
+
+
+def pretty(name):
+    return name.replace("_", " ")
+
+
+def number(pattern, name):
+    match = re.search(pattern, name)
+    return float(match.group(1)) if match else None
+
+
+def verdict(ratio, target):
+    return "yes" if ratio <= target else "**no**"
+
+
+def table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return out
+
+
+def by_target(results, target):
+    return sorted(
+        ((name, metrics) for (t, name), metrics in results.items() if t == target),
+        key=lambda item: (re.sub(r"k=\d+", "", item[0]), number(r"k=(\d+)", item[0]) or 0, item[0]),
+    )
+
+
+def report(results):
+    lines = []
+    met = total = 0
+
+    def count(ok):
+        nonlocal met, total
+        total += 1
+        met += ok
+
+    lines += ["## First-write fault cost (PmemTrack / minimal C handler, same pages)", ""]
+    rows = []
+    for name, m in by_target(results, "FaultCost"):
+        if not has(m, "pmemtrack_ns", "c_handler_ns"):
+            continue
+        n = number(r"n=(\d+)", name) or 1
+        ratio = p50(m["pmemtrack_ns"]) / p50(m["c_handler_ns"])
+        count(ratio <= TARGET_FAULT)
+        rows.append([pretty(name), duration(p50(m["pmemtrack_ns"]) / n), duration(p50(m["c_handler_ns"]) / n),
+                     f"{ratio:.2f}", f"≤ {TARGET_FAULT:.2f}", verdict(ratio, TARGET_FAULT)])
+    lines += table(["benchmark", "PmemTrack / fault", "C handler / fault", "ratio", "target", "met"], rows)
+
+    lines += ["", "## Sync vs the raw work (per run: mprotect + flush, untracked)", ""]
+    rows = []
+    for name, m in by_target(results, "SyncCost"):
+        if not has(m, "pmemtrack_ns", "raw_ns"):
+            continue
+        ratio = p50(m["pmemtrack_ns"]) / p50(m["raw_ns"])
+        count(ratio <= TARGET_SYNC)
+        rows.append([pretty(name), duration(p50(m["pmemtrack_ns"])), duration(p50(m["raw_ns"])),
+                     f"{ratio:.2f}", f"≤ {TARGET_SYNC:.2f}", verdict(ratio, TARGET_SYNC)])
+    lines += table(["benchmark", "PmemTrack sync", "raw work", "ratio", "target", "met"], rows)
+
+    lines += ["", "## Sync vs flushing the whole mapping (no target; < 1: PmemTrack is faster)", ""]
+    rows = []
+    for name, m in by_target(results, "SyncCost"):
+        whole = m.get("persist_whole_ns") or m.get("msync_whole_ns")
+        if not whole or not has(m, "pmemtrack_ns"):
+            continue
+        kind = "pmem_persist" if "persist_whole_ns" in m else "msync"
+        ratio = p50(m["pmemtrack_ns"]) / p50(whole)
+        rows.append([pretty(name), duration(p50(m["pmemtrack_ns"])), f"{duration(p50(whole))} ({kind})", f"{ratio:.3g}"])
+    lines += table(["benchmark", "PmemTrack sync", "whole mapping", "ratio"], rows)
+
+    lines += ["", "## Sync time against mapping size (64 GiB sparse / 1 GiB, same k)", ""]
+    rows = []
+    for name, m in by_target(results, "SizeScaling"):
+        if has(m, "sync_small_ns", "sync_large_ns"):
+            ratio = p50(m["sync_large_ns"]) / p50(m["sync_small_ns"])
+            count(ratio <= TARGET_SIZE)
+            rows.append([pretty(name), duration(p50(m["sync_small_ns"])), duration(p50(m["sync_large_ns"])),
+                         f"{ratio:.2f}", f"≤ {TARGET_SIZE:.2f}", verdict(ratio, TARGET_SIZE)])
+        elif has(m, "raw_small_ns", "raw_large_ns"):
+            # The untracked work on the same files: the kernel's share of any size effect.
+            ratio = p50(m["raw_large_ns"]) / p50(m["raw_small_ns"])
+            rows.append([pretty(name) + " (reference)", duration(p50(m["raw_small_ns"])),
+                         duration(p50(m["raw_large_ns"])), f"{ratio:.2f}", "—", "—"])
+    lines += table(["benchmark", "small mapping", "large mapping", "ratio", "target", "met"], rows)
+
+    lines += ["", "## End to end: faults + sync vs stores + whole-mapping pmem_persist", ""]
+    rows, points = [], []
+    for name, m in sorted(by_target(results, "EndToEnd"), key=lambda item: number(r"dirty_([\d.]+)%", item[0]) or 0):
+        if not has(m, "pmemtrack_ns", "persist_whole_ns"):
+            continue
+        ratio = p50(m["pmemtrack_ns"]) / p50(m["persist_whole_ns"])
+        fraction = number(r"dirty_([\d.]+)%", name)
+        if fraction is not None:
+            points.append((fraction, ratio))
+        rows.append([pretty(name), duration(p50(m["pmemtrack_ns"])), duration(p50(m["persist_whole_ns"])), f"{ratio:.3g}"])
+    lines += table(["benchmark", "PmemTrack", "whole persist", "ratio"], rows)
+    lines += ["", f"Crossover: {crossover(points)}"]
+
+    lines += ["", "## Flush-set precision (blocks written / blocks flushed, every sample)", ""]
+    rows = []
+    for target in ("SyncCost", "SizeScaling", "EndToEnd"):
+        for name, m in by_target(results, target):
+            if not has(m, *PRECISION):
+                continue
+            k = number(r"k=(\d+)", name)
+            excess, shortfall = max(m["flush_excess_blocks"]), max(m["flush_shortfall_blocks"])
+            exact = excess == 0 and shortfall == 0
+            count(exact)
+            precision = f"{k / (k + excess):.2f}" if k and shortfall == 0 else "—"
+            rows.append([f"{target}: {pretty(name)}", f"{excess:.0f}", f"{shortfall:.0f}", precision, "1.00",
+                         "yes" if exact else "**no**"])
+    lines += table(["benchmark", "max excess blocks", "max missing blocks", "worst precision", "target", "met"], rows)
+
+    lines += ["", "## Index operations, per block (p50)", ""]
+    rows = []
+    for name, m in by_target(results, "IndexOps"):
+        if not has(m, "index_set_ns", "index_enumerate_ns", "index_clear_ns"):
+            continue
+        k = number(r"k=(\d+)", name) or 1
+        rows.append([pretty(name)] + [f"{p50(m[metric]) / k:.3g} ns" for metric in
+                                      ("index_set_ns", "index_enumerate_ns", "index_clear_ns")])
+    lines += table(["benchmark", "set", "enumerate", "clear"], rows)
+
+    lines += ["", f"**Targets met: {met} of {total}.** Ratios use p50 of samples measured alternately in one process."]
+    return lines
+
+
+def crossover(points):
+    """The dirty fraction where PmemTrack's end-to-end time equals the
+    whole-mapping persist's, interpolated linearly in log(fraction) and
+    log(ratio) between the measured fractions."""
+    if len(points) < 2:
+        return "not enough fractions measured"
+    points.sort()
+    for (f0, r0), (f1, r1) in zip(points, points[1:]):
+        if r0 == 1:
+            return f"at {f0:g}% dirty"
+        if (r0 - 1) * (r1 - 1) < 0:
+            t = -math.log(r0) / (math.log(r1) - math.log(r0))
+            fraction = 10 ** (math.log10(f0) + t * (math.log10(f1) - math.log10(f0)))
+            faster = "below" if r0 < 1 else "above"
+            return f"≈ {fraction:.2g}% dirty (PmemTrack is faster {faster} it)"
+    low, high = points[0], points[-1]
+    if high[1] < 1:
+        return f"above {high[0]:g}% dirty: PmemTrack is faster at every measured fraction"
+    if low[1] > 1:
+        return f"below {low[0]:g}% dirty: whole-mapping persist is faster at every measured fraction"
+    return "none found between the measured fractions"
+
+
+def expected(list_file):
+    """(target, name) pairs from `swift package benchmark list` output."""
+    pairs, target = [], None
+    with open(list_file) as handle:
+        for line in handle:
+            line = line.rstrip("\n")
+            header = re.match(r"Target '(.+)' available benchmarks:", line)
+            if header:
+                target = header.group(1)
+            elif target and line.strip():
+                pairs.append((target, line.strip().replace(" ", "_").replace("/", "_")))
+            elif not line.strip():
+                target = None
+    return pairs
+
+
+def check(results, pairs):
+    problems = []
+    if not pairs:
+        problems.append("the benchmark list is empty")
+    for target, name in pairs:
+        metrics = {metric for metric, samples in results.get((target, name), {}).items() if samples}
+        if not any(required <= metrics for required in REQUIRED.get(target, [set()])):
+            problems.append(f"{target}: {name}: no complete result (has {sorted(metrics) or 'nothing'})")
+    return problems
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("directory")
+    parser.add_argument("--expect", metavar="LIST")
+    args = parser.parse_args()
+    results = load(args.directory)
+    problems = []
+    if args.expect:
+        pairs = expected(args.expect)
+        problems = check(results, pairs)
+        if not problems:
+            print(f"All {len(pairs)} benchmarks produced results.\n")
+    print("\n".join(report(results)))
+    if problems:
+        # package-benchmark exits 0 when a benchmark's setup fails: this is the check.
+        print("\nBenchmarks without results:", *problems, sep="\n  ", file=sys.stderr)
+        return 1
+    return 0
+
+if __name__ == "__main__":
+    sys.exit(main())
