@@ -66,10 +66,14 @@ static int coarsen(pmt_region *region, uint64_t block) {
     for (uint64_t span = 64;; span *= 64) {
         uint64_t start = block / span * span;
         uint64_t end = start + span < region->nblocks ? start + span : region->nblocks;
+        // The nearest dirty block on either side within the group: the
+        // stretch between it and this block is clean, so every block the
+        // stretch adds is one that coarsening made dirty.
         uint64_t above = pmt_index_find_set(index, dirty, block + 1, end);
-        if (above < end) { lo = block; hi = above; break; }
-        uint64_t below = pmt_index_find_set(index, dirty, start, block);
-        if (below < block) { lo = below; hi = block + 1; break; }
+        uint64_t below = pmt_index_find_set_last(index, dirty, start, block);
+        bool has_above = above < end, has_below = below < block;
+        if (has_above && (!has_below || above - block <= block - below)) { lo = block; hi = above; break; }
+        if (has_below) { lo = below + 1; hi = block + 1; break; }
         if (start == 0 && end == region->nblocks) return 0;
     }
     // The same order as a single block, over the stretch, ascending; we

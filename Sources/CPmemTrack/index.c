@@ -250,6 +250,72 @@ uint64_t pmt_index_find_set(const pmt_index *index, unsigned tags, uint64_t from
     return found;
 }
 
+/// The last word index <= i at `level` that its summary marks non-empty,
+/// or UINT64_MAX: next_marked's mirror, for searches downwards.
+static uint64_t prev_marked(const pmt_index *index, pmt_tag tag, unsigned level, uint64_t i) {
+    if (level + 1 == index->levels) return i;
+    for (;;) {
+        uint64_t s = i / WORD_BITS;
+        uint64_t bits = atomic_load(&index->tag[tag][level + 1][s]) & span_mask(0, (unsigned)(i % WORD_BITS) + 1);
+        if (bits) return s * WORD_BITS + 63 - (uint64_t)__builtin_clzll(bits);
+        if (s == 0) return UINT64_MAX;
+        uint64_t prev = prev_marked(index, tag, level + 1, s - 1);
+        if (prev == UINT64_MAX) return UINT64_MAX;
+        i = prev * WORD_BITS + (WORD_BITS - 1);
+    }
+}
+
+/// The highest set bit of `bits` restricted to positions [lo, hi) of word
+/// `w`, as a block number, or UINT64_MAX.
+static inline uint64_t last_in_word(uint64_t w, uint64_t bits, unsigned lo, unsigned hi) {
+    bits &= span_mask(lo, hi);
+    return bits ? w * WORD_BITS + 63 - (uint64_t)__builtin_clzll(bits) : UINT64_MAX;
+}
+
+static uint64_t scan_leaves_last(const pmt_index *index, unsigned tags, uint64_t lower, uint64_t upper) {
+    for (uint64_t end = upper; end > lower;) {
+        uint64_t w = (end - 1) / WORD_BITS;
+        uint64_t base = w * WORD_BITS;
+        unsigned lo = lower > base ? (unsigned)(lower - base) : 0;
+        uint64_t found = last_in_word(w, leaf_bits(index, tags, w), lo, (unsigned)(end - base));
+        if (found != UINT64_MAX) return found;
+        end = base;
+    }
+    return upper;
+}
+
+static uint64_t tree_find_last(const pmt_index *index, unsigned tags, uint64_t lower, uint64_t upper) {
+    pmt_tag guide = (pmt_tag)__builtin_ctz(tags);
+    for (uint64_t end = upper; end > lower;) {
+        uint64_t w = prev_marked(index, guide, 0, (end - 1) / WORD_BITS);
+        if (w == UINT64_MAX || (w + 1) * WORD_BITS <= lower) return upper;
+        uint64_t base = w * WORD_BITS;
+        if (end > base + WORD_BITS) end = base + WORD_BITS;
+        unsigned lo = lower > base ? (unsigned)(lower - base) : 0;
+        uint64_t found = last_in_word(w, leaf_bits(index, tags, w), lo, (unsigned)(end - base));
+        if (found != UINT64_MAX) return found;
+        end = base;   // a stale summary bit, or other tags clear
+    }
+    return upper;
+}
+
+uint64_t pmt_index_find_set_last(const pmt_index *index, unsigned tags, uint64_t lower, uint64_t upper) {
+    if (upper > index->nblocks) upper = index->nblocks;
+    if (lower >= upper || (tags & ((1u << PMT_TAG_COUNT) - 1)) == 0) return upper;
+    // The same clear-window argument as pmt_index_find_set, downwards: the
+    // tree may have skipped a subtree between the answer and `upper`.
+    uint32_t clearing_before = atomic_load(&index->clearing);
+    uint64_t generation_before = atomic_load(&index->clear_generation);
+    uint64_t found = tree_find_last(index, tags, lower, upper);
+    uint32_t clearing_after = atomic_load(&index->clearing);
+    uint64_t generation_after = atomic_load(&index->clear_generation);
+    if (clearing_before | clearing_after || generation_before != generation_after) {
+        uint64_t rescanned = scan_leaves_last(index, tags, found == upper ? lower : found + 1, upper);
+        if (rescanned != upper) found = rescanned;
+    }
+    return found;
+}
+
 uint64_t pmt_index_find_clear(const pmt_index *index, unsigned tags, uint64_t from, uint64_t limit) {
     if (limit > index->nblocks) limit = index->nblocks;
     for (uint64_t pos = from; pos < limit;) {

@@ -11,6 +11,7 @@ struct BadInputTests {
         case missingDirectory, zeroLength, negativeLength, lengthBeyondFreeSpace
         case blockSizeNotPowerOfTwo, blockSizeOver2MiB, blockSizeBelowPage
         case readOnlyFile, directory, devNull, fifo, emptyExistingFile, wrongLengthForExistingFile
+        case cacheFlushOnOrdinaryFile
     }
 
     /// What a case opens, what it must throw, and the path whose state must
@@ -27,6 +28,9 @@ struct BadInputTests {
     static func setup(_ c: OpenCase, _ scratch: String) throws -> Setup {
         let file = scratch + "/file"
         switch c {
+        case .cacheFlushOnOrdinaryFile:
+            // Refused after the file is created and mapped: the new file must go too.
+            return Setup(path: file, length: 1 << 20, configuration: .init(flushMode: .cacheFlush), expected: .cacheFlushUnavailable)
         case .missingDirectory:
             return Setup(path: scratch + "/missing/file", length: 4096, expected: .system(.noSuchFileOrDirectory, operation: "pmem_map_file"))
         case .zeroLength:

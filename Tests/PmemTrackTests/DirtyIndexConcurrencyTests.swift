@@ -30,6 +30,8 @@ struct DirtyIndexConcurrencyTests {
         #expect(pause.waitForArrival() == PMT_CLEAR_SUMMARY_CLEARED.rawValue)
         // The summary bit for word 5 is clear now, though word 5 holds `target`.
         #expect(index.firstRun(with: [.dirty], in: 0..<index.blockCount) == target..<(target + 1))
+        // The downward search (the fault path's coarsening) must find it too.
+        #expect(index.lastBlock(with: .dirty, in: 0..<index.blockCount) == target)
         #expect(index.count(.dirty, in: 0..<index.blockCount) == 1)
         pause.release()
         while !clearer.isFinished { usleep(100) }

@@ -83,6 +83,12 @@ struct DirtyIndexTests {
             let expectedStart = both.filter { $0 >= probe }.min()
             let run = index.firstRun(with: [.dirty, .toWrite], in: probe..<index.blockCount)
             #expect(run?.lowerBound == expectedStart)
+            // The last block carrying both tags below the probe, and the last
+            // DIRTY block in the 64-block-aligned group below it (the fault
+            // path's coarsening search).
+            #expect(index.lastBlock(with: [.dirty, .toWrite], in: 0..<probe) == both.filter { $0 < probe }.max())
+            let group = probe / 64 * 64
+            #expect(index.lastBlock(with: .dirty, in: group..<probe) == model.tagged[.dirty]!.filter { $0 >= group && $0 < probe }.max())
             if let run, let expectedStart {
                 var end = expectedStart
                 while both.contains(end) { end += 1 }

@@ -12,10 +12,13 @@ struct VMABudgetTests {
     /// Writes `pages` (4 KiB page indexes) of each mapping with a stamp per
     /// round, checks the process's VMAs against the budget, syncs, and
     /// checks every stamp reached the media image.
-    static func run(_ maps: [(TrackedMapping, MediaImage)], pages: (Int) -> [Int], rounds: Int = 2) throws {
+    /// With `exact`, the pages of a round are ascending, so no page is
+    /// written after coarsening made it dirty, and the flush count is exact.
+    static func run(_ maps: [(TrackedMapping, MediaImage)], pages: (Int) -> [Int], rounds: Int = 2, exact: Bool = false) throws {
         let budget = Int(pmt_vma_budget())
         let baseline = ProcessMaps.vmaCount
         for round in 1...rounds {
+            let before = maps.map { $0.0.statistics }
             for (m, (map, _)) in maps.enumerated() {
                 for page in pages(m) {
                     map.bytes.storeBytes(of: UInt64(round << 40 | m << 32 | page), toByteOffset: page * 4096 + 8 * round, as: UInt64.self)
@@ -26,6 +29,16 @@ struct VMABudgetTests {
             for (map, _) in maps { try map.sync() }
             for (m, (map, image)) in maps.enumerated() {
                 precondition(map.dirtyRanges().isEmpty)
+                // Coarsening extends a stretch only to the nearest dirty
+                // block, so the sync flushed the pages written plus at most
+                // the blocks coarsening counted (exactly that many when no
+                // page is written after coarsening dirtied it).
+                let after = map.statistics
+                let written = UInt64(Set(pages(m)).count)
+                let extra = after.coarsenedBlocks - before[m].coarsenedBlocks
+                let flushed = after.blocksFlushed - before[m].blocksFlushed
+                precondition(exact ? flushed == written + extra : (written...(written + extra)).contains(flushed),
+                             "round \(round): flushed \(flushed) blocks for \(written) written and \(extra) coarsened")
                 image.withStableImage { media in
                     for page in pages(m) {
                         let found = media.load(fromByteOffset: page * 4096 + 8 * round, as: UInt64.self)
@@ -55,7 +68,7 @@ struct VMABudgetTests {
     func everyOtherPage() async {
         await #expect(processExitsWith: .success) {
             let maps = try Self.mappings(1, length: 1 << 30)
-            try Self.run(maps.map { ($0.0, $0.1) }) { _ in Array(stride(from: 0, to: 262_144, by: 2)) }
+            try Self.run(maps.map { ($0.0, $0.1) }, pages: { _ in Array(stride(from: 0, to: 262_144, by: 2)) }, exact: true)
         }
     }
 

@@ -73,6 +73,11 @@ void pmt_index_copy_tag(pmt_index *index, pmt_tag from, pmt_tag to, uint64_t fir
 /// lowest tag in `tags` are skipped: O(log64 N) per call.
 uint64_t pmt_index_find_set(const pmt_index *index, unsigned tags, uint64_t from, uint64_t limit);
 
+/// The last block in [lower, upper) that has every tag in `tags` set, or
+/// `upper` if there is none: pmt_index_find_set searching downwards, with the
+/// same cost.
+uint64_t pmt_index_find_set_last(const pmt_index *index, unsigned tags, uint64_t lower, uint64_t upper);
+
 /// The first block in [from, limit) that lacks some tag in `tags`, or
 /// `limit`: the end of the run that starts at `from`. O(run length / 64).
 uint64_t pmt_index_find_clear(const pmt_index *index, unsigned tags, uint64_t from, uint64_t limit);

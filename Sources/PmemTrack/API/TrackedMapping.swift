@@ -87,9 +87,15 @@ public final class TrackedMapping: @unchecked Sendable {
         makeFlusher: (FlushMode) -> any Flusher
     ) throws(PmemTrackError) {
         let configuration = try configuration.validated()
-        let mapping = try Self.map(path: path, length: length, options: options)
+        let (mapping, created) = try Self.map(path: path, length: length, options: options)
         var mapped = true
-        defer { if mapped { _ = System.pmemUnmap(mapping.base, mapping.length) } }
+        defer {
+            if mapped {
+                _ = System.pmemUnmap(mapping.base, mapping.length)
+                // A failed open changes nothing: not even a file it created.
+                if created { System.unlink(path) }
+            }
+        }
 
         let mode: FlushMode
         switch configuration.flushMode {
@@ -131,7 +137,8 @@ public final class TrackedMapping: @unchecked Sendable {
         mapped = false
     }
 
-    private static func map(path: String, length: Int?, options: Options) throws(PmemTrackError) -> System.PmemMapping {
+    /// Maps the file; `created` tells whether this call created it.
+    private static func map(path: String, length: Int?, options: Options) throws(PmemTrackError) -> (System.PmemMapping, created: Bool) {
         let creating = !options.isDisjoint(with: [.create, .tmpfile])
         if let length, length <= 0 { throw .invalidLength(length) }
         if creating && length == nil { throw .invalidLength(0) }
@@ -154,7 +161,7 @@ public final class TrackedMapping: @unchecked Sendable {
             _ = System.pmemUnmap(mapping.base, mapping.length)
             throw .invalidLength(length)
         }
-        return mapping
+        return (mapping, creating && !existed)
     }
 
     deinit {

@@ -83,6 +83,13 @@ final class DirtyIndex: @unchecked Sendable {
         return start..<pmt_index_find_clear(raw, mask, start, blocks.upperBound)
     }
 
+    /// The last block in `blocks` that carries every tag in `tags`, or nil.
+    /// O(log₆₄ N), skipping clean subtrees downwards.
+    func lastBlock(with tags: Tags, in blocks: Range<UInt64>) -> UInt64? {
+        let found = pmt_index_find_set_last(raw, tags.rawValue, blocks.lowerBound, blocks.upperBound)
+        return found < blocks.upperBound ? found : nil
+    }
+
     /// Calls `body` with every maximal run of blocks in `blocks` that carry
     /// `tag`, ascending. O(k · log₆₄ N) for k runs.
     func forEachRun(_ tag: Tag, in blocks: Range<UInt64>, _ body: (Range<UInt64>) -> Void) {
