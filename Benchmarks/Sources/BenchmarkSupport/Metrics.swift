@@ -34,4 +34,8 @@ public enum Metric {
     public static let indexSet = BenchmarkMetric.custom("index_set_ns")
     public static let indexEnumerate = BenchmarkMetric.custom("index_enumerate_ns")
     public static let indexClear = BenchmarkMetric.custom("index_clear_ns")
+    /// The same operations on a flat bitmap, one bit per block (ns).
+    public static let bitmapSet = BenchmarkMetric.custom("bitmap_set_ns")
+    public static let bitmapEnumerate = BenchmarkMetric.custom("bitmap_enumerate_ns")
+    public static let bitmapClear = BenchmarkMetric.custom("bitmap_clear_ns")
 }

@@ -53,4 +53,18 @@ void pmt_bench_persist_whole(const void *base, size_t length);
 /// pmem_msync of the whole mapping: what an untracked app does on a file.
 int pmt_bench_msync_whole(const void *base, size_t length);
 
+// MARK: Index baseline
+
+// A flat bitmap of one bit per block, `words` holding (block_count + 63) / 64
+// words, bit b of word w standing for block 64 * w + b.
+
+/// Sets one block's bit with an atomic OR: a flat tracker's fault-path work.
+void pmt_bench_bitmap_set(uint64_t *words, size_t block);
+/// Clears the bits of blocks first..<first+count, one atomic AND per word.
+void pmt_bench_bitmap_clear(uint64_t *words, size_t first, size_t count);
+/// Scans every word for the maximal runs of set bits, ascending, and stores
+/// the first `capacity` in `runs` (offset: first block; length: blocks).
+/// Returns how many runs there are, which may exceed `capacity`.
+size_t pmt_bench_bitmap_runs(const uint64_t *words, size_t block_count, pmt_bench_run *runs, size_t capacity);
+
 #endif
