@@ -233,6 +233,25 @@ static uint64_t tree_find(const pmt_index *index, unsigned tags, uint64_t from, 
     return limit;
 }
 
+/// What a search needs to know about summary-clear windows: whether one was
+/// open when it started, and how many had closed.
+typedef struct {
+    uint32_t clearing;
+    uint64_t generation;
+} clear_window;
+
+static inline clear_window clear_window_now(const pmt_index *index) {
+    clear_window now = {atomic_load(&index->clearing), atomic_load(&index->clear_generation)};
+    return now;
+}
+
+/// Whether a clear window was open at `before`, is open now, or closed in
+/// between: then a tree search since `before` may have skipped a subtree.
+static inline bool clear_window_overlapped(const pmt_index *index, clear_window before) {
+    clear_window after = clear_window_now(index);
+    return (before.clearing | after.clearing) != 0 || before.generation != after.generation;
+}
+
 uint64_t pmt_index_find_set(const pmt_index *index, unsigned tags, uint64_t from, uint64_t limit) {
     if (limit > index->nblocks) limit = index->nblocks;
     if (from >= limit || (tags & ((1u << PMT_TAG_COUNT) - 1)) == 0) return limit;
@@ -240,13 +259,9 @@ uint64_t pmt_index_find_set(const pmt_index *index, unsigned tags, uint64_t from
     // open, or one closed, while we searched, the search may have skipped a
     // subtree between `from` and its answer; leaves are never missing bits,
     // so scanning them over that span is exact.
-    uint32_t clearing_before = atomic_load(&index->clearing);
-    uint64_t generation_before = atomic_load(&index->clear_generation);
+    clear_window window = clear_window_now(index);
     uint64_t found = tree_find(index, tags, from, limit);
-    uint32_t clearing_after = atomic_load(&index->clearing);
-    uint64_t generation_after = atomic_load(&index->clear_generation);
-    if (clearing_before | clearing_after || generation_before != generation_after)
-        found = scan_leaves(index, tags, from, found);
+    if (clear_window_overlapped(index, window)) found = scan_leaves(index, tags, from, found);
     return found;
 }
 
@@ -304,12 +319,9 @@ uint64_t pmt_index_find_set_last(const pmt_index *index, unsigned tags, uint64_t
     if (lower >= upper || (tags & ((1u << PMT_TAG_COUNT) - 1)) == 0) return upper;
     // The same clear-window argument as pmt_index_find_set, downwards: the
     // tree may have skipped a subtree between the answer and `upper`.
-    uint32_t clearing_before = atomic_load(&index->clearing);
-    uint64_t generation_before = atomic_load(&index->clear_generation);
+    clear_window window = clear_window_now(index);
     uint64_t found = tree_find_last(index, tags, lower, upper);
-    uint32_t clearing_after = atomic_load(&index->clearing);
-    uint64_t generation_after = atomic_load(&index->clear_generation);
-    if (clearing_before | clearing_after || generation_before != generation_after) {
+    if (clear_window_overlapped(index, window)) {
         uint64_t rescanned = scan_leaves_last(index, tags, found == upper ? lower : found + 1, upper);
         if (rescanned != upper) found = rescanned;
     }
