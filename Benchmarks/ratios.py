@@ -127,7 +127,7 @@ def report(results):
                      f"{ratio:.2f}", f"≤ {TARGET_FAULT:.2f}", verdict(ratio, TARGET_FAULT)])
     lines += table(["benchmark", "PmemTrack / fault", "C handler / fault", "ratio", "target", "met"], rows)
 
-    lines += ["", "## Sync vs the raw work (per run: mprotect + flush, untracked)", ""]
+    lines += ["", "## Sync vs the raw work (mprotect of each run + the flushes PmemTrack makes, untracked)", ""]
     rows = []
     for name, m in by_target(results, "SyncCost"):
         if not has(m, "pmemtrack_ns", "raw_ns"):

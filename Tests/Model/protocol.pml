@@ -23,12 +23,20 @@
  * the protection, and unpins it. Sync flushes a pinned block but neither
  * write-protects nor cleans it.
  *
+ * BATCHED models a flusher whose drain is an fdatasync (FileSyncFlusher on
+ * ordinary files): a sync locks each DIRTY block in ascending order, holds
+ * the locks, write-protects and flushes the blocks that are ours, then one
+ * drain makes them all durable, and only then are they cleaned and
+ * unlocked. The fault path is unchanged.
+ *
  * Mutants (compile with -DMUTANT_A, -DMUTANT_B, -DMUTANT_C or -DMUTANT_D):
  *   A  the sync clears DIRTY and flushes before it write-protects;
  *   B  the fault path runs without the block lock;
  *   C  the sync write-protects and cleans blocks dirtied after it began
  *      (DIRTY without TOWRITE) without flushing them;
- *   D  (with PINS) the sync ignores pins.
+ *   D  (with PINS) the sync ignores pins;
+ *   E  (with BATCHED) the sync cleans its blocks before the shared drain
+ *      (seen by a second syncer, which then returns before that drain).
  * Each must produce a counterexample.
  */
 
@@ -143,12 +151,68 @@ inline visit(b) {
     fi
 }
 
+#ifdef BATCHED
+/* Steps 2.1 to 2.4 for one block of the batch: lock it if DIRTY and keep the
+   lock; if ours, write-protect it (unless pinned) and flush it. */
+inline prepare(b, held, ours, pb) {
+    if
+    :: dirty[b] ->
+        lock(b);
+        held = 1;
+        if
+        :: towrite[b] && dirty[b] ->
+            towrite[b] = 0;
+#if defined(PINS) && !defined(MUTANT_D)
+            pb = pinned[b];
+#endif
+            if
+            :: !pb -> writable[b] = 0
+            :: else -> skip
+            fi;
+#ifdef MUTANT_E
+            if
+            :: !pb -> dirty[b] = 0
+            :: else -> skip
+            fi;
+#endif
+            ours = 1
+        :: else -> skip
+        fi
+    :: else -> skip
+    fi
+}
+
+/* The shared drain and step 2.5 for one block: durable, then clean. */
+inline settle(b, ours, pb) {
+    if
+    :: ours ->
+        media[b] = mem[b];
+        if
+        :: !pb -> dirty[b] = 0; towrite[b] = 0
+        :: else -> skip
+        fi
+    :: else -> skip
+    fi
+}
+
+/* A failed drain: nothing is cleared, TOWRITE is handed back. */
+inline hand_back(b, ours) {
+    if
+    :: ours -> towrite[b] = 1; failed = 1
+    :: else -> skip
+    fi
+}
+#endif
+
 proctype syncer() {
     byte obligation0, obligation1;
     byte round = 0;
     bit d;
     bit p;
     bit failed;
+#ifdef BATCHED
+    bit held0, held1, ours0, ours1, p0, p1;
+#endif
     do
     :: round < SYNCS ->
         failed = 0;
@@ -156,8 +220,28 @@ proctype syncer() {
         atomic { obligation0 = mem[0]; obligation1 = mem[1] };
         tag(0);
         tag(1);
+#ifdef BATCHED
+        held0 = 0; held1 = 0; ours0 = 0; ours1 = 0; p0 = 0; p1 = 0;
+        prepare(0, held0, ours0, p0);   /* ascending block order */
+        prepare(1, held1, ours1, p1);
+        if
+        :: settle(0, ours0, p0); settle(1, ours1, p1)
+#ifdef FLUSH_FAILURES
+        :: hand_back(0, ours0); hand_back(1, ours1)
+#endif
+        fi;
+        if
+        :: held0 -> unlock(0)
+        :: else -> skip
+        fi;
+        if
+        :: held1 -> unlock(1)
+        :: else -> skip
+        fi;
+#else
         visit(0);       /* ascending block order */
         visit(1);
+#endif
         /* Step 3: a sync that reports success has flushed every store
            that completed before it began. */
         assert(failed || (media[0] >= obligation0 && media[1] >= obligation1));

@@ -33,6 +33,25 @@ struct OracleTests {
         #expect(report.lost.isEmpty, "\(report.lost.prefix(3))")
     }
 
+    /// Drains shared by many runs, as on ordinary files (FileSyncFlusher):
+    /// each run stays locked and protected until the drain that makes it
+    /// durable; with failures, a failed drain fails every run it covered.
+    @Test("batched drains: no store lost, with perturbation and with failing drains")
+    func batchedDrains() throws {
+        for configuration in [
+            OracleStress.Configuration(stores: 500_000, runsPerDrain: 64),
+            OracleStress.Configuration(stores: 200_000, perturb: true, runsPerDrain: 8),
+            OracleStress.Configuration(stores: 200_000, flushFailurePercent: 10, runsPerDrain: 16),
+        ] {
+            let stress = try OracleStress(configuration)
+            let report = stress.run()
+            print("oracle stress, batched drains: \(report)")
+            #expect(report.lost.isEmpty, "\(report.lost.prefix(3))")
+            #expect(report.malformedFailures.isEmpty, "\(report.malformedFailures.prefix(3))")
+            #expect(report.syncs > report.failedSyncs)
+        }
+    }
+
     /// Each broken protocol must lose a store, and the oracle must see it,
     /// within a bounded number of stores.
     @Test("the oracle catches each broken protocol", arguments: ProtocolMutant.allCases)

@@ -36,6 +36,25 @@ struct SyncFailureTests {
         #expect(map.dirtyRanges().isEmpty)
     }
 
+    /// Ordinary files: one fdatasync drains many runs. When it fails, every
+    /// run it covered stays dirty and the error names one of them; a single
+    /// run is drained by an msync of just that run.
+    @Test("a failed fdatasync keeps every run of its batch dirty; one run drains by msync")
+    func sharedDrainFailure() throws {
+        let file = TemporaryFile()
+        let map = try TrackedMapping.forTesting(path: file.path, length: 64 * 4096, flusher: FileSyncFlusher(descriptor: -1))
+        defer { try? map.close() }
+        for block in [3, 10, 40] { map.bytes[block * 4096] = 1 }
+        let dirty = map.dirtyRanges()
+        #expect(dirty.count == 3)
+        #expect(throws: PmemTrackError.flushFailed(.badFileDescriptor, range: dirty[0])) { try map.sync() }
+        #expect(map.dirtyRanges() == dirty, "nothing cleaned")
+        #expect(map.statistics.flushFailures == 3)
+        // One run: msync of that run alone, which needs no descriptor.
+        try map.sync(offset: 10 * 4096, length: 1)
+        #expect(map.dirtyRanges() == [dirty[0], dirty[2]])
+    }
+
     @Test("a failed ranged sync keeps its blocks dirty for the next full sync")
     func rangedFailure() throws {
         let file = TemporaryFile()

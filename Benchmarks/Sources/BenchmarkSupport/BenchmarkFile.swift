@@ -23,6 +23,9 @@ public final class BenchmarkFile {
     public let map: TrackedMapping
     /// The shadow mapping, writable; nil with `Shadow.none`.
     public let shadow: UnsafeMutableRawBufferPointer?
+    /// The file, open read-write (for the raw work's fdatasync); -1 with
+    /// `Shadow.none`.
+    public let descriptor: Int32
 
     public var blockSize: Int { map.blockSize }
     public var blockCount: Int { map.bytes.count / map.blockSize }
@@ -37,8 +40,7 @@ public final class BenchmarkFile {
         in directory: String, length: Int, sparse: Bool, flushMode: TrackedMapping.FlushMode, shadow: Shadow
     ) throws {
         let path = "\(directory)/pmemtrack-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        // Registered first: TrackedMapping leaves the file it created behind
-        // when it throws after mapping it (cacheFlushUnavailable, say).
+        // Registered first: whatever happens below, no file is left behind.
         defer { unlink(path) }
         var options: TrackedMapping.Options = [.create, .exclusive]
         if sparse { options.insert(.sparse) }
@@ -52,19 +54,22 @@ public final class BenchmarkFile {
         }
         guard shadow != .none else {
             self.shadow = nil
+            descriptor = -1
             return
         }
         let fd = open(path, O_RDWR)
         guard fd >= 0 else { throw BenchmarkSetupError("open \(path): errno \(errno)") }
-        defer { close(fd) }
         guard let base = pmt_bench_map_shared(fd, length, shadow == .populated ? 1 : 0) else {
+            close(fd)
             throw BenchmarkSetupError("mmap \(path): errno \(errno)")
         }
         self.shadow = UnsafeMutableRawBufferPointer(start: base, count: length)
+        descriptor = fd
     }
 
     deinit {
         if let shadow { _ = pmt_bench_unmap(shadow.baseAddress!, shadow.count) }
+        if descriptor >= 0 { close(descriptor) }
         try? map.close()
     }
 

@@ -6,7 +6,10 @@ extension TrackedMapping {
         /// CPU cache-line flushes and a fence (`pmem_flush`, `pmem_drain`).
         /// Only valid where libpmem reports persistent memory.
         case cacheFlush
-        /// `msync(MS_SYNC)` through `pmem_msync`. Valid on any mapping.
+        /// The kernel's write-back, valid on any mapping: the sync
+        /// write-protects its runs, then one `fdatasync` of the file makes
+        /// them durable (`msync(MS_SYNC)` per run for ``Options/tmpfile``
+        /// mappings, which have no descriptor of PmemTrack's own).
         case msync
     }
 

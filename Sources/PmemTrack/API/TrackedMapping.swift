@@ -19,7 +19,7 @@ import Glibc
 /// block faults once; PmemTrack's handler marks the block dirty and lets the
 /// store proceed. ``sync()`` (like fsync) and ``sync(offset:length:)`` (like
 /// msync) write back the dirty blocks, with CPU cache flushes on persistent
-/// memory or msync on ordinary files, and return only when they are durable.
+/// memory or one fdatasync on ordinary files, and return only when they are durable.
 ///
 /// All methods are safe to call from any thread, concurrently.
 ///
@@ -73,8 +73,13 @@ public final class TrackedMapping: @unchecked Sendable {
     public convenience init(
         path: String, length: Int? = nil, options: Options = [], configuration: Configuration = .init()
     ) throws(PmemTrackError) {
-        try self.init(path: path, length: length, options: options, configuration: configuration) { mode in
-            mode == .cacheFlush ? CacheLineFlusher() as any Flusher : MsyncFlusher()
+        try self.init(path: path, length: length, options: options, configuration: configuration) { mode, file in
+            switch (mode, file) {
+            case (.cacheFlush, _): return CacheLineFlusher()
+            case (_, let file?): return FileSyncFlusher(descriptor: file)
+            // A .tmpfile mapping has no descriptor of ours: msync per run.
+            case (_, nil): return MsyncFlusher()
+            }
         }
     }
 
@@ -84,7 +89,7 @@ public final class TrackedMapping: @unchecked Sendable {
     init(
         path: String, length: Int?, options: Options, configuration: Configuration,
         syncHook: SyncHook? = nil, mutant: ProtocolMutant? = nil,
-        makeFlusher: (FlushMode) -> any Flusher
+        makeFlusher: (FlushMode, _ file: Int32?) -> any Flusher
     ) throws(PmemTrackError) {
         let configuration = try configuration.validated()
         let (mapping, created) = try Self.map(path: path, length: length, options: options)
@@ -131,7 +136,7 @@ public final class TrackedMapping: @unchecked Sendable {
         self.tracker = tracker
         self.counters = SyncCounters()
         self.engine = SyncEngine(
-            index: index, tracker: tracker, flusher: makeFlusher(mode), base: mapping.base,
+            index: index, tracker: tracker, flusher: makeFlusher(mode, file), base: mapping.base,
             length: mapping.length, blockShift: configuration.blockSize.trailingZeroBitCount,
             counters: counters, failures: FailureLog(), hook: syncHook, mutant: mutant)
         mapped = false

@@ -22,6 +22,18 @@ protocol Flusher: Sendable {
     func flush(_ run: FlushRun) -> Result<Void, Errno>
     /// Returns once every run flushed on this thread is durable.
     func drain() -> Result<Void, Errno>
+    /// The drain the sync engine calls, with the runs flushed since the
+    /// last one; a flusher may use them to drain less than everything.
+    func drain(after runs: [FlushRun]) -> Result<Void, Errno>
+    /// How many runs the sync engine may flush, holding their locks, before
+    /// one drain. 1 where a drain is cheap (a fence); more where a drain is
+    /// a system call that makes the whole file durable.
+    var runsPerDrain: Int { get }
+}
+
+extension Flusher {
+    var runsPerDrain: Int { 1 }
+    func drain(after runs: [FlushRun]) -> Result<Void, Errno> { drain() }
 }
 
 /// Persistent memory: CPU cache-line writeback of each run, then one fence.
@@ -45,4 +57,33 @@ struct MsyncFlusher: Flusher {
     }
 
     func drain() -> Result<Void, Errno> { .success(()) }
+}
+
+/// Ordinary files with a descriptor: one `fdatasync` makes every flushed run
+/// durable. msync(MS_SYNC) is an fsync of its range (mm/msync.c calls
+/// vfs_fsync_range once per VMA), and on a journaling file system each one
+/// commits the journal and flushes the device cache; a sync of k scattered
+/// runs paid that k times. The kernel already knows which page-cache pages
+/// are dirty, so one fdatasync writes them back in a single pass and pays
+/// the commit once. It may also write pages that other threads dirtied
+/// since; they stay DIRTY in the index, so this only makes data durable
+/// early, never late.
+struct FileSyncFlusher: Flusher {
+    let descriptor: Int32
+
+    /// Nothing to do per run: the drain writes the runs back.
+    func flush(_ run: FlushRun) -> Result<Void, Errno> { .success(()) }
+
+    func drain() -> Result<Void, Errno> { System.fdatasync(descriptor) }
+
+    /// One run, as a small ranged sync or a log commit has: msync of just
+    /// that run, which writes back nothing else of the file. More: one
+    /// fdatasync, one journal commit for all of them.
+    func drain(after runs: [FlushRun]) -> Result<Void, Errno> {
+        if runs.count == 1, let run = runs.first { return System.pmemMsync(run.bytes.baseAddress!, run.bytes.count) }
+        return drain()
+    }
+
+    /// Bounds how long one sync holds block locks before its drain.
+    var runsPerDrain: Int { 4096 }
 }

@@ -1,3 +1,5 @@
+import SystemPackage
+
 /// The broken protocol variants of ``ProtocolMutant`` that live in the sync
 /// path. Tests select them to show that the oracle and the model catch each
 /// one; a real mapping never runs this code.
@@ -23,5 +25,24 @@ extension SyncEngine {
             _ = tracker.writeProtect(dirty)
             index.clear(.dirty, dirty)
         }
+    }
+
+    /// Flushes and drains the bytes of `run` at once, and counts the
+    /// outcome; the mutant's own write-back. Returns the result and the
+    /// byte range flushed.
+    func flushAndDrain(_ run: Range<UInt64>) -> (Result<Void, Errno>, Range<Int>) {
+        let start = Int(run.lowerBound) << blockShift
+        let end = min(Int(run.upperBound) << blockShift, length)
+        let flushRun = FlushRun(offset: start, bytes: UnsafeRawBufferPointer(start: base + start, count: end - start))
+        let result = flusher.flush(flushRun).flatMap { flusher.drain() }
+        counters.flushCalls.add(1)
+        switch result {
+        case .success:
+            counters.blocksFlushed.add(UInt64(run.count))
+            counters.bytesFlushed.add(UInt64(end - start))
+        case .failure:
+            counters.flushFailures.add(1)
+        }
+        return (result, start..<end)
     }
 }

@@ -19,6 +19,13 @@ import SystemPackage
 ///    4. flush it;
 ///    5. after the drain that covers it, clear DIRTY;
 ///    6. unlock the run.
+///
+///    Where a drain is a cache fence, each run gets its own. Where it is an
+///    fdatasync (ordinary files, ``FileSyncFlusher``), up to
+///    ``Flusher/runsPerDrain`` runs are locked, protected and flushed, one
+///    drain covers them all, and only then are they cleaned and unlocked: the
+///    order per block is unchanged, and locks are still taken in ascending
+///    order. The Promela model checks this variant too (`-DBATCHED`).
 /// 3. Return once the walk ends. Every block that was DIRTY in the range
 ///    when the sync began has then been flushed and drained by this sync or
 ///    by a concurrent one, successfully; or this sync reports an error.
@@ -42,7 +49,8 @@ import SystemPackage
 ///
 /// ## Cost
 /// O(k · log₆₄ N) index work for k dirty blocks of N, one mprotect and one
-/// flush per run of adjacent dirty blocks, and one drain per run.
+/// flush per run of adjacent dirty blocks, and one drain per run (per
+/// ``Flusher/runsPerDrain`` runs on ordinary files).
 struct SyncEngine: Sendable {
     let index: DirtyIndex
     let tracker: any WriteTracker
@@ -92,30 +100,55 @@ struct SyncEngine: Sendable {
         defer { System.restoreSignalMask(savedMask) }
 
         var firstError: PmemTrackError?
+        // Runs whose locks we hold, and our write-protected, flushed pieces
+        // of them that wait for the drain. A flusher whose drain is costly
+        // (fdatasync) lets several runs share one; each run stays locked
+        // until the drain that covers its pieces, so the order per block is
+        // the same as with a drain per run.
+        var held: [Range<UInt64>] = []
+        var pending: [PendingPiece] = []
+        let runsPerDrain = max(1, flusher.runsPerDrain)
+        func drainPending() {
+            if let error = complete(pending), firstError == nil { firstError = error }
+            pending.removeAll(keepingCapacity: true)
+            for run in held { release(run) }
+            held.removeAll(keepingCapacity: true)
+        }
         var cursor = blocks.lowerBound
-        while let run = index.firstRun(with: [.dirty], in: cursor..<blocks.upperBound) {
+        while let run = index.firstRun(with: .dirty, in: cursor..<blocks.upperBound) {
             // Step 2.1: lock the run. Ascending order, and no lock below
-            // one we hold: the fault path holds one lock at a time, so
-            // nobody can wait on us while we wait on them.
+            // one we hold: the fault path holds one lock at a time (or one
+            // ascending range), so nobody can wait on us while we wait on
+            // them, however many runs we hold.
             index.lock(run)
             pause(.locked(run))
+            let pendingBefore = pending.count
             var position = run.lowerBound
             while let ours = index.firstRun(with: [.dirty, .toWrite], in: position..<run.upperBound) {
                 // PINNED is read under the locks, which pin() also holds while
                 // it changes it: an external writer cannot start on a block
                 // between this check and the write-protect below.
-                let pinned = index.firstRun(with: [.pinned], in: ours)
+                let pinned = index.firstRun(with: .pinned, in: ours)
                 let piece = pinned.map { $0.lowerBound == ours.lowerBound ? $0 : ours.lowerBound..<$0.lowerBound } ?? ours
                 let isPinned = pinned?.lowerBound == ours.lowerBound
-                if let error = writeBack(piece, pinned: isPinned), firstError == nil { firstError = error }
+                if mutant == .cleanBeforeProtect {
+                    if let error = cleanBeforeProtectMutant(piece), firstError == nil { firstError = error }
+                } else {
+                    pending.append(prepare(piece, pinned: isPinned))
+                }
                 position = piece.upperBound
             }
-            if mutant == .cleanUntagged { cleanUntaggedMutant(run) }
-            // Step 2.6: unlock. A writer waiting in the fault handler now
-            // dirties its block again and makes it writable.
-            index.unlock(run)
+            if pending.count == pendingBefore {
+                // Nothing of ours here: another sync's blocks, or blocks
+                // dirtied after our tag. Step 2.6 at once.
+                release(run)
+            } else {
+                held.append(run)
+                if pending.count >= runsPerDrain { drainPending() }
+            }
             cursor = run.upperBound
         }
+        drainPending()
         if let firstError { throw firstError }
         // A concurrent sync's failed flush of our range, while we ran, is our
         // error too: never a success that another caller was told is false.
@@ -124,12 +157,30 @@ struct SyncEngine: Sendable {
         if let error = failures.failure(after: failuresBefore, overlapping: start..<end) { throw error }
     }
 
-    /// Steps 2.2 to 2.5 for one run that is ours. Its locks are held.
+    /// Step 2.6: unlock a run whose pieces are all complete. A writer
+    /// waiting in the fault handler now dirties its block again and makes
+    /// it writable.
+    private func release(_ run: Range<UInt64>) {
+        if mutant == .cleanUntagged { cleanUntaggedMutant(run) }
+        index.unlock(run)
+    }
+
+    /// A piece of ours between its flush and the drain that makes it durable.
+    struct PendingPiece {
+        var blocks: Range<UInt64>
+        var run: FlushRun
+        var bytes: Range<Int> { run.range }
+        /// Whether it was write-protected; only then may it become clean.
+        var protected: Bool
+        /// The flush's own failure, if it failed before any drain.
+        var flushError: Errno?
+    }
+
+    /// Steps 2.2 to 2.4 for one run that is ours. Its locks are held.
     /// A pinned run is flushed but never write-protected or cleaned: an
     /// external writer (the kernel, a device) may store to it at any time
     /// without faulting.
-    private func writeBack(_ run: Range<UInt64>, pinned: Bool) -> PmemTrackError? {
-        if mutant == .cleanBeforeProtect { return cleanBeforeProtectMutant(run) }
+    private func prepare(_ run: Range<UInt64>, pinned: Bool) -> PendingPiece {
         // Step 2.2: the run is ours now.
         index.clear(.toWrite, run)
 
@@ -149,47 +200,51 @@ struct SyncEngine: Sendable {
 
         pause(.protected(run))
 
-        // Step 2.4: flush, then drain.
-        let (result, bytes) = flushAndDrain(run)
-
-        switch result {
-        case .success:
-            pause(.flushed(run))
-            // Step 2.5: only now, after the drain, is the run clean; and only
-            // if it is read-only, since a writable block must stay DIRTY.
-            // A concurrent sync may have tagged the run TOWRITE again while
-            // we held it. Our flush covers every store it needs (each store
-            // before our write-protect is in the flush; each after it waits
-            // for our unlock), so its tag is cleared too.
-            if protected {
-                index.clear(.dirty, run)
-                index.clear(.toWrite, run)
-            }
-            return nil
-        case .failure(let errno):
-            // Nothing is cleared. Hand TOWRITE back so that a sync waiting
-            // on these locks flushes the run itself rather than succeed.
-            index.set(.toWrite, run)
-            failures.record(errno, range: bytes)
-            return .flushFailed(errno, range: bytes)
-        }
-    }
-
-    /// Flushes and drains the bytes of `run`, and counts the outcome.
-    /// Returns the result and the byte range flushed.
-    func flushAndDrain(_ run: Range<UInt64>) -> (Result<Void, Errno>, Range<Int>) {
+        // Step 2.4: flush. Durable only after the drain in `complete`.
         let start = Int(run.lowerBound) << blockShift
         let end = min(Int(run.upperBound) << blockShift, length)
         let flushRun = FlushRun(offset: start, bytes: UnsafeRawBufferPointer(start: base + start, count: end - start))
-        let result = flusher.flush(flushRun).flatMap { flusher.drain() }
+        let result = flusher.flush(flushRun)
         counters.flushCalls.add(1)
-        switch result {
-        case .success:
-            counters.blocksFlushed.add(UInt64(run.count))
-            counters.bytesFlushed.add(UInt64(end - start))
-        case .failure:
-            counters.flushFailures.add(1)
+        var flushError: Errno?
+        if case .failure(let errno) = result { flushError = errno }
+        return PendingPiece(blocks: run, run: flushRun, protected: protected, flushError: flushError)
+    }
+
+    /// Step 2.4's drain and step 2.5 for pieces whose locks are held: one
+    /// drain covers them all. Returns the first failure.
+    private func complete(_ pieces: [PendingPiece]) -> PmemTrackError? {
+        guard !pieces.isEmpty else { return nil }
+        let drained = flusher.drain(after: pieces.map(\.run))
+        var firstError: PmemTrackError?
+        for piece in pieces {
+            let outcome: Result<Void, Errno>
+            if let errno = piece.flushError { outcome = .failure(errno) } else { outcome = drained }
+            switch outcome {
+            case .success:
+                counters.blocksFlushed.add(UInt64(piece.blocks.count))
+                counters.bytesFlushed.add(UInt64(piece.bytes.count))
+                pause(.flushed(piece.blocks))
+                // Step 2.5: only now, after the drain, is the run clean; and
+                // only if it is read-only, since a writable block must stay
+                // DIRTY. A concurrent sync may have tagged the run TOWRITE
+                // again while we held it. Our flush covers every store it
+                // needs (each store before our write-protect is in the
+                // flush; each after it waits for our unlock), so its tag is
+                // cleared too.
+                if piece.protected {
+                    index.clear(.dirty, piece.blocks)
+                    index.clear(.toWrite, piece.blocks)
+                }
+            case .failure(let errno):
+                // Nothing is cleared. Hand TOWRITE back so that a sync waiting
+                // on these locks flushes the run itself rather than succeed.
+                counters.flushFailures.add(1)
+                index.set(.toWrite, piece.blocks)
+                failures.record(errno, range: piece.bytes)
+                if firstError == nil { firstError = .flushFailed(errno, range: piece.bytes) }
+            }
         }
-        return (result, start..<end)
+        return firstError
     }
 }

@@ -34,6 +34,12 @@ enum System {
 
     static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
+    /// Writes back the file's dirty pages and the metadata needed to read
+    /// them. Works on a read-only descriptor on Linux.
+    static func fdatasync(_ fd: Int32) -> Result<Void, Errno> {
+        Glibc.fdatasync(fd) == 0 ? .success(()) : .failure(errno)
+    }
+
     static func unlink(_ path: String) { _ = Glibc.unlink(path) }
 
     // MARK: libpmem

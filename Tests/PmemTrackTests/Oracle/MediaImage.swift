@@ -16,7 +16,14 @@ final class MediaImage: Flusher, @unchecked Sendable {
     private let failurePercent: Int
     private var random = FastRandom()
 
-    init(length: Int, failurePercent: Int = 0, underlying: any Flusher = MsyncFlusher()) {
+    /// With more than one, flushes only stage their runs, and the drain
+    /// copies all of this thread's staged runs into the image at once (or,
+    /// when it fails, none): like FileSyncFlusher, durable only at the drain.
+    let runsPerDrain: Int
+    private var staged: [pthread_t: [FlushRun]] = [:]
+
+    init(length: Int, failurePercent: Int = 0, runsPerDrain: Int = 1, underlying: any Flusher = MsyncFlusher()) {
+        self.runsPerDrain = runsPerDrain
         // Anonymous memory is zero and committed only where flushes write,
         // so an image of a large, sparsely written mapping stays cheap.
         let memory = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)!
@@ -28,7 +35,16 @@ final class MediaImage: Flusher, @unchecked Sendable {
 
     deinit { munmap(bytes.baseAddress, bytes.count) }
 
+    private func injectedFailure() -> Errno? {
+        guard failurePercent > 0, Int.random(in: 0..<100, using: &random) < failurePercent else { return nil }
+        return Bool.random(using: &random) ? .ioError : .noSpace
+    }
+
     func flush(_ run: FlushRun) -> Result<Void, Errno> {
+        if runsPerDrain > 1 {
+            lock.withLock { staged[pthread_self(), default: []].append(run) }
+            return .success(())
+        }
         let failure: Errno? = lock.withLock {
             if failurePercent > 0, Int.random(in: 0..<100, using: &random) < failurePercent {
                 return Bool.random(using: &random) ? .ioError : .noSpace
@@ -40,7 +56,16 @@ final class MediaImage: Flusher, @unchecked Sendable {
         return underlying.flush(run)
     }
 
-    func drain() -> Result<Void, Errno> { underlying.drain() }
+    func drain() -> Result<Void, Errno> {
+        guard runsPerDrain > 1 else { return underlying.drain() }
+        let failure: Errno? = lock.withLock {
+            let runs = staged.removeValue(forKey: pthread_self()) ?? []
+            if let failure = injectedFailure() { return failure }
+            for run in runs { UnsafeMutableRawBufferPointer(rebasing: bytes[run.range]).copyMemory(from: run.bytes) }
+            return nil
+        }
+        return failure.map { .failure($0) } ?? .success(())
+    }
 
     /// Runs `body` while no flush can change the image.
     func withStableImage<T>(_ body: (UnsafeMutableRawBufferPointer) -> T) -> T {

@@ -30,6 +30,8 @@ final class OracleStress: @unchecked Sendable {
         /// Percentage of flushes that fail (EIO or ENOSPC) without reaching
         /// the media image.
         var flushFailurePercent = 0
+        /// Runs a sync flushes before one drain (FileSyncFlusher batches).
+        var runsPerDrain = 1
     }
 
     struct Report: CustomStringConvertible {
@@ -66,7 +68,9 @@ final class OracleStress: @unchecked Sendable {
     init(_ configuration: Configuration) throws {
         self.configuration = configuration
         file = TemporaryFile(in: "/dev/shm")
-        image = MediaImage(length: configuration.length, failurePercent: configuration.flushFailurePercent)
+        image = MediaImage(
+            length: configuration.length, failurePercent: configuration.flushFailurePercent,
+            runsPerDrain: configuration.runsPerDrain)
         words = configuration.length / 8
         ledger = .allocate(capacity: words)
         for i in 0..<words { (ledger + i).initialize(to: Atomic(0)) }
@@ -74,7 +78,7 @@ final class OracleStress: @unchecked Sendable {
         map = try TrackedMapping(
             path: file.path, length: configuration.length, options: [.create],
             configuration: .init(blockSize: configuration.blockSize, flushMode: .msync),
-            syncHook: perturbation, mutant: configuration.mutant) { [image] _ in image }
+            syncHook: perturbation, mutant: configuration.mutant) { [image] _, _ in image }
         if configuration.perturb {
             let region = (map.tracker as! ProtectionTracker).region
             pmt_set_fault_hook(region, { _, step, _ in if step == PMT_FAULT_DIRTIED { sched_yield() } }, nil)

@@ -51,6 +51,6 @@ extension TrackedMapping {
         try TrackedMapping(
             path: path, length: length, options: [.create],
             configuration: .init(blockSize: blockSize, flushMode: .msync), syncHook: syncHook
-        ) { _ in flusher }
+        ) { _, _ in flusher }
     }
 }

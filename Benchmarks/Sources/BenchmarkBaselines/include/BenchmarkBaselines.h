@@ -45,9 +45,9 @@ int pmt_bench_unprotect_and_store(void *base, const pmt_bench_run *runs, size_t 
 /// The raw work of a PmemTrack sync on persistent memory, per run:
 /// mprotect(PROT_READ), pmem_flush, pmem_drain.
 int pmt_bench_protect_and_flush(void *base, const pmt_bench_run *runs, size_t count);
-/// The raw work of a PmemTrack sync on an ordinary file, per run:
-/// mprotect(PROT_READ), pmem_msync.
-int pmt_bench_protect_and_msync(void *base, const pmt_bench_run *runs, size_t count);
+/// The raw work of a PmemTrack sync on an ordinary file: mprotect(PROT_READ)
+/// of each run, then one fdatasync of the file.
+int pmt_bench_protect_and_fdatasync(void *base, const pmt_bench_run *runs, size_t count, int fd);
 /// pmem_persist of the whole mapping: what an untracked app does on pmem.
 void pmt_bench_persist_whole(const void *base, size_t length);
 /// pmem_msync of the whole mapping: what an untracked app does on a file.
