@@ -24,7 +24,7 @@ protocol Flusher: Sendable {
     func drain() -> Result<Void, Errno>
     /// The drain the sync engine calls, with the runs flushed since the
     /// last one; a flusher may use them to drain less than everything.
-    func drain(after runs: [FlushRun]) -> Result<Void, Errno>
+    func drain<Runs: Collection<FlushRun>>(after runs: Runs) -> Result<Void, Errno>
     /// How many runs the sync engine may flush, holding their locks, before
     /// one drain. 1 where a drain is cheap (a fence); more where a drain is
     /// a system call that makes the whole file durable.
@@ -33,7 +33,7 @@ protocol Flusher: Sendable {
 
 extension Flusher {
     var runsPerDrain: Int { 1 }
-    func drain(after runs: [FlushRun]) -> Result<Void, Errno> { drain() }
+    func drain<Runs: Collection<FlushRun>>(after runs: Runs) -> Result<Void, Errno> { drain() }
 }
 
 /// Persistent memory: CPU cache-line writeback of each run, then one fence.
@@ -79,7 +79,7 @@ struct FileSyncFlusher: Flusher {
     /// One run, as a small ranged sync or a log commit has: msync of just
     /// that run, which writes back nothing else of the file. More: one
     /// fdatasync, one journal commit for all of them.
-    func drain(after runs: [FlushRun]) -> Result<Void, Errno> {
+    func drain<Runs: Collection<FlushRun>>(after runs: Runs) -> Result<Void, Errno> {
         if runs.count == 1, let run = runs.first { return System.pmemMsync(run.bytes.baseAddress!, run.bytes.count) }
         return drain()
     }

@@ -100,14 +100,17 @@ struct SyncEngine: Sendable {
         defer { System.restoreSignalMask(savedMask) }
 
         var firstError: PmemTrackError?
-        // Runs whose locks we hold, and our write-protected, flushed pieces
-        // of them that wait for the drain. A flusher whose drain is costly
-        // (fdatasync) lets several runs share one; each run stays locked
-        // until the drain that covers its pieces, so the order per block is
-        // the same as with a drain per run.
+        // A flusher whose drain is costly (fdatasync) lets several runs share
+        // one: `held` are the runs whose locks we keep, `pending` our
+        // write-protected, flushed pieces of them that wait for the drain.
+        // Each run stays locked until the drain that covers its pieces, so
+        // the order per block is the same as with a drain per run. With a
+        // drain per run, each piece completes at once and nothing is
+        // collected: a small sync allocates nothing.
         var held: [Range<UInt64>] = []
         var pending: [PendingPiece] = []
-        let runsPerDrain = max(1, flusher.runsPerDrain)
+        let runsPerDrain = flusher.runsPerDrain
+        let batching = runsPerDrain > 1
         func drainPending() {
             if let error = complete(pending), firstError == nil { firstError = error }
             pending.removeAll(keepingCapacity: true)
@@ -122,7 +125,7 @@ struct SyncEngine: Sendable {
             // them, however many runs we hold.
             index.lock(run)
             pause(.locked(run))
-            let pendingBefore = pending.count
+            var collected = false
             var position = run.lowerBound
             while let ours = index.firstRun(with: [.dirty, .toWrite], in: position..<run.upperBound) {
                 // PINNED is read under the locks, which pin() also holds while
@@ -133,22 +136,25 @@ struct SyncEngine: Sendable {
                 let isPinned = pinned?.lowerBound == ours.lowerBound
                 if mutant == .cleanBeforeProtect {
                     if let error = cleanBeforeProtectMutant(piece), firstError == nil { firstError = error }
-                } else {
+                } else if batching {
                     pending.append(prepare(piece, pinned: isPinned))
+                    collected = true
+                } else if let error = complete(CollectionOfOne(prepare(piece, pinned: isPinned))), firstError == nil {
+                    firstError = error
                 }
                 position = piece.upperBound
             }
-            if pending.count == pendingBefore {
-                // Nothing of ours here: another sync's blocks, or blocks
-                // dirtied after our tag. Step 2.6 at once.
-                release(run)
-            } else {
+            if collected {
                 held.append(run)
                 if pending.count >= runsPerDrain { drainPending() }
+            } else {
+                // Every piece complete, or nothing of ours here (another
+                // sync's blocks, or blocks dirtied after our tag): step 2.6.
+                release(run)
             }
             cursor = run.upperBound
         }
-        drainPending()
+        if batching { drainPending() }
         if let firstError { throw firstError }
         // A concurrent sync's failed flush of our range, while we ran, is our
         // error too: never a success that another caller was told is false.
@@ -213,9 +219,9 @@ struct SyncEngine: Sendable {
 
     /// Step 2.4's drain and step 2.5 for pieces whose locks are held: one
     /// drain covers them all. Returns the first failure.
-    private func complete(_ pieces: [PendingPiece]) -> PmemTrackError? {
+    private func complete<Pieces: Collection<PendingPiece>>(_ pieces: Pieces) -> PmemTrackError? {
         guard !pieces.isEmpty else { return nil }
-        let drained = flusher.drain(after: pieces.map(\.run))
+        let drained = flusher.drain(after: pieces.lazy.map(\.run))
         var firstError: PmemTrackError?
         for piece in pieces {
             let outcome: Result<Void, Errno>
