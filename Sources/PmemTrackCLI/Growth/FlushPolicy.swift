@@ -62,8 +62,9 @@ final class TrackedSubject: GrowthSubject {
 /// Never-clean and flush-everything: a plain libpmem mapping with no write
 /// tracking. Never-clean keeps the set of blocks ever written in a bitmap
 /// (what the kernel's never-cleaned radix tree held) and flushes its runs,
-/// with the same calls PmemTrack uses: pmem_flush per run and one pmem_drain
-/// on persistent memory, pmem_msync per run otherwise.
+/// with the calls PmemTrack uses: pmem_flush per run and one pmem_drain on
+/// persistent memory; on an ordinary file one fdatasync for all the runs
+/// (msync when there is only one).
 final class PlainSubject: GrowthSubject {
     let base: UnsafeMutableRawPointer
     let length: Int
@@ -71,6 +72,8 @@ final class PlainSubject: GrowthSubject {
     let isPersistentMemory: Bool
     let flushEverything: Bool
     var everWritten: [UInt64]
+    /// For the fdatasync that drains never-clean's runs on an ordinary file.
+    let descriptor: Int32
 
     init(path: String, length: Int, blockSize: Int, flushEverything: Bool) throws {
         var mapped = 0
@@ -84,6 +87,11 @@ final class PlainSubject: GrowthSubject {
         self.isPersistentMemory = isPmem != 0
         self.flushEverything = flushEverything
         everWritten = [UInt64](repeating: 0, count: (mapped / blockSize + 63) / 64)
+        descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            pmem_unmap(base, mapped)
+            throw ToolError("open \(path): \(String(cString: strerror(errno)))")
+        }
     }
 
     func write(block: Int, stamp: UInt64) {
@@ -97,19 +105,25 @@ final class PlainSubject: GrowthSubject {
             if isPersistentMemory { pmem_drain() }
             return length
         }
-        var flushed = 0
+        var runs: [Range<Int>] = []
         var block = 0
         let blocks = length / blockSize
         while block < blocks {
             guard everWritten[block >> 6] & (1 << UInt64(block & 63)) != 0 else { block += 1; continue }
             var end = block + 1
             while end < blocks && everWritten[end >> 6] & (1 << UInt64(end & 63)) != 0 { end += 1 }
-            try flush(block * blockSize..<end * blockSize)
-            flushed += (end - block) * blockSize
+            runs.append(block * blockSize..<end * blockSize)
             block = end
         }
-        if isPersistentMemory { pmem_drain() }
-        return flushed
+        if isPersistentMemory {
+            for run in runs { pmem_flush(base + run.lowerBound, run.count) }
+            pmem_drain()
+        } else if runs.count == 1 {
+            try flush(runs[0])
+        } else if !runs.isEmpty, fdatasync(descriptor) != 0 {
+            throw ToolError("fdatasync: \(String(cString: strerror(errno)))")
+        }
+        return runs.reduce(0) { $0 + $1.count }
     }
 
     private func flush(_ range: Range<Int>) throws {
@@ -120,5 +134,8 @@ final class PlainSubject: GrowthSubject {
         }
     }
 
-    func close() { pmem_unmap(base, length) }
+    func close() {
+        pmem_unmap(base, length)
+        Glibc.close(descriptor)
+    }
 }
