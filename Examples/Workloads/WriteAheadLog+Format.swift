@@ -1,6 +1,10 @@
 import PmemTrack
 
 extension WriteAheadLog {
+    /// Bytes a record with `payload` bytes occupies: header, payload, and
+    /// padding to 8 so that the next header is aligned.
+    static func recordSize(payload: Int) -> Int { recordHeaderSize + (payload + 7) & ~7 }
+
     /// One header slot: where the live log starts and under which epoch.
     struct Header: Equatable {
         var sequence: UInt64
@@ -54,7 +58,7 @@ extension WriteAheadLog {
         var expected = lsn
         while offset + recordHeaderSize <= bytes.count {
             let length = Int(bytes.load(fromByteOffset: offset, as: UInt32.self))
-            let end = offset + recordHeaderSize + (length + 7) & ~7
+            let end = offset + recordSize(payload: length)
             guard end <= bytes.count,
                   bytes.load(fromByteOffset: offset + 8, as: UInt64.self) == expected,
                   bytes.load(fromByteOffset: offset + 16, as: UInt64.self) == epoch
@@ -73,7 +77,7 @@ extension WriteAheadLog {
         var offset = offset
         for _ in lsn..<target {
             let length = Int(bytes.load(fromByteOffset: offset, as: UInt32.self))
-            offset += recordHeaderSize + (length + 7) & ~7
+            offset += recordSize(payload: length)
         }
         return offset
     }

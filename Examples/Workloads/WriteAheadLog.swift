@@ -110,7 +110,7 @@ public final class WriteAheadLog {
     /// Appends a record and returns its LSN. Not durable until ``commit()``.
     @discardableResult
     public func append(_ payload: UnsafeRawBufferPointer) throws(Error) -> UInt64 {
-        let size = Self.recordHeaderSize + (payload.count + 7) & ~7
+        let size = Self.recordSize(payload: payload.count)
         guard tail + size <= mapping.bytes.count else {
             throw .full(needed: size, free: mapping.bytes.count - tail)
         }
@@ -188,7 +188,7 @@ public final class WriteAheadLog {
             let length = Int(mapping.bytes.load(fromByteOffset: offset, as: UInt32.self))
             let start = offset + Self.recordHeaderSize
             try body(lsn, UnsafeRawBufferPointer(rebasing: mapping.bytes[start..<start + length]))
-            offset = start + (length + 7) & ~7
+            offset += Self.recordSize(payload: length)
         }
     }
 

@@ -31,18 +31,16 @@ extension SyncEngine {
     /// outcome; the mutant's own write-back. Returns the result and the
     /// byte range flushed.
     func flushAndDrain(_ run: Range<UInt64>) -> (Result<Void, Errno>, Range<Int>) {
-        let start = Int(run.lowerBound) << blockShift
-        let end = min(Int(run.upperBound) << blockShift, length)
-        let flushRun = FlushRun(offset: start, bytes: UnsafeRawBufferPointer(start: base + start, count: end - start))
-        let result = flusher.flush(flushRun).flatMap { flusher.drain() }
+        let bytes = flushRun(run)
+        let result = flusher.flush(bytes).flatMap { flusher.drain() }
         counters.flushCalls.add(1)
         switch result {
         case .success:
             counters.blocksFlushed.add(UInt64(run.count))
-            counters.bytesFlushed.add(UInt64(end - start))
+            counters.bytesFlushed.add(UInt64(bytes.bytes.count))
         case .failure:
             counters.flushFailures.add(1)
         }
-        return (result, start..<end)
+        return (result, bytes.range)
     }
 }

@@ -207,14 +207,19 @@ struct SyncEngine: Sendable {
         pause(.protected(run))
 
         // Step 2.4: flush. Durable only after the drain in `complete`.
-        let start = Int(run.lowerBound) << blockShift
-        let end = min(Int(run.upperBound) << blockShift, length)
-        let flushRun = FlushRun(offset: start, bytes: UnsafeRawBufferPointer(start: base + start, count: end - start))
-        let result = flusher.flush(flushRun)
+        let bytes = flushRun(run)
+        let result = flusher.flush(bytes)
         counters.flushCalls.add(1)
         var flushError: Errno?
         if case .failure(let errno) = result { flushError = errno }
-        return PendingPiece(blocks: run, run: flushRun, protected: protected, flushError: flushError)
+        return PendingPiece(blocks: run, run: bytes, protected: protected, flushError: flushError)
+    }
+
+    /// The bytes of `run`, cut at the mapping's end.
+    func flushRun(_ run: Range<UInt64>) -> FlushRun {
+        let start = Int(run.lowerBound) << blockShift
+        let end = min(Int(run.upperBound) << blockShift, length)
+        return FlushRun(offset: start, bytes: UnsafeRawBufferPointer(start: base + start, count: end - start))
     }
 
     /// Step 2.4's drain and step 2.5 for pieces whose locks are held: one
