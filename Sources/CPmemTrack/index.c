@@ -22,6 +22,13 @@ static inline uint64_t span_mask(unsigned lo, unsigned hi) {
 
 static inline uint64_t div_up(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 
+/// Indexes reserved and not yet released, for leak tests. A counter rather
+/// than a VMA count: the process's VMAs also change with the threads and
+/// allocators of whatever else runs in it.
+static _Atomic uint64_t live_indexes;
+
+uint64_t pmt_index_live_count(void) { return atomic_load(&live_indexes); }
+
 pmt_index *pmt_index_create(uint64_t nblocks) {
     if (nblocks == 0 || nblocks > PMT_INDEX_MAX_BLOCKS) {
         errno = EINVAL;
@@ -66,11 +73,14 @@ pmt_index *pmt_index_create(uint64_t nblocks) {
         }
     }
     index->locks = (_Atomic uint32_t *)((char *)mem + header + tags);
+    atomic_fetch_add(&live_indexes, 1);
     return index;
 }
 
 void pmt_index_destroy(pmt_index *index) {
-    if (index) munmap(index->reservation, index->reservation_bytes);
+    if (index == NULL) return;
+    munmap(index->reservation, index->reservation_bytes);
+    atomic_fetch_sub(&live_indexes, 1);
 }
 
 uint64_t pmt_index_block_count(const pmt_index *index) { return index->nblocks; }

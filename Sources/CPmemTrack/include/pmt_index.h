@@ -46,6 +46,9 @@ pmt_index *pmt_index_create(uint64_t nblocks);
 /// Releases the reservation. No other thread may use the index.
 void pmt_index_destroy(pmt_index *index);
 
+/// Indexes created and not yet destroyed, in the whole process. For leak tests.
+uint64_t pmt_index_live_count(void);
+
 uint64_t pmt_index_block_count(const pmt_index *index);
 
 /// Bytes reserved (address space) and bytes the kernel has committed now

@@ -19,20 +19,34 @@ enum ProcessMaps {
     struct Entry {
         var range: Range<UInt>
         var permissions: Substring
+        /// The mapped file's path, or a pseudo-name such as `[stack]`, or empty.
+        var name: Substring
     }
 
     static func entries() -> [Entry] {
         guard let text = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return [] }
         return text.split(separator: "\n").compactMap { line in
-            let fields = line.split(separator: " ", maxSplits: 2)
+            // address perms offset dev inode [name]; the name may hold spaces.
+            let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
             guard fields.count >= 2 else { return nil }
             let bounds = fields[0].split(separator: "-").compactMap { UInt($0, radix: 16) }
             guard bounds.count == 2 else { return nil }
-            return Entry(range: bounds[0]..<bounds[1], permissions: fields[1])
+            let name = fields.count == 6 ? fields[5].drop { $0 == " " } : ""
+            return Entry(range: bounds[0]..<bounds[1], permissions: fields[1], name: name)
         }
     }
 
-    static var vmaCount: Int { entries().count }
+    /// How many VMAs lie in (or overlap) any of `buffers`: a count that other
+    /// threads' stacks and allocator arenas cannot change.
+    static func vmaCount(within buffers: [UnsafeMutableRawBufferPointer]) -> Int {
+        let ranges = buffers.map { UInt(bitPattern: $0.baseAddress) ..< UInt(bitPattern: $0.baseAddress) + UInt($0.count) }
+        return entries().count { entry in ranges.contains { $0.overlaps(entry.range) } }
+    }
+
+    /// How many VMAs map the file at `path`.
+    static func vmaCount(mapping path: String) -> Int {
+        entries().count { $0.name == path }
+    }
 
     /// Whether the page holding `buffer[offset]` is writable.
     ///
@@ -60,7 +74,11 @@ enum ProcessMaps {
 }
 
 enum ProcessFiles {
-    static var openDescriptorCount: Int {
-        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
+    /// How many open descriptors refer to the file at `path`.
+    static func descriptorCount(for path: String) -> Int {
+        let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        return descriptors.count {
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")) == path
+        }
     }
 }
