@@ -20,8 +20,14 @@ struct SystemReport {
         let maxMapCount = (try? String(contentsOfFile: "/proc/sys/vm/max_map_count", encoding: .utf8))
             .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         rows.append(("vm.max_map_count", maxMapCount.map { "\($0) (PmemTrack keeps writable islands under \($0 / 4))" } ?? "unreadable"))
-        let vmas = ((try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8)) ?? "").split(separator: "\n").count
-        rows.append(("VMAs in this process", "\(vmas)"))
+        // Read to the end: String(contentsOfFile:) returns only the first
+        // read of a /proc file (about 4 KiB), because stat says its size is 0.
+        let maps = FileHandle(forReadingAtPath: "/proc/self/maps")
+        let vmas = maps.map { handle in
+            defer { try? handle.close() }
+            return handle.readDataToEndOfFile().count { $0 == UInt8(ascii: "\n") }
+        }
+        rows.append(("VMAs in this process", vmas.map { "\($0)" } ?? "unreadable"))
         rows.append(("userfaultfd", Self.userfaultfd()))
         let scan = pmt_probe_pagemap_scan()
         rows.append(("PAGEMAP_SCAN", scan == 0 ? "available" : "unavailable (\(String(cString: strerror(scan))))"))

@@ -14,6 +14,16 @@ final class TemporaryFile {
     deinit { unlink(path) }
 }
 
+/// The whole text of a file in /proc. Foundation's `String(contentsOfFile:)`
+/// and `Data(contentsOf:)` trust the size that stat reports, 0 for these
+/// files, and return only what one read gives: about 4 KiB of a maps file
+/// that is often longer. FileHandle reads to the end.
+func procFileText(_ path: String) -> String? {
+    guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+    defer { try? handle.close() }
+    return String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+}
+
 /// What /proc/self/maps says about this process.
 enum ProcessMaps {
     struct Entry {
@@ -24,7 +34,7 @@ enum ProcessMaps {
     }
 
     static func entries() -> [Entry] {
-        guard let text = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return [] }
+        guard let text = procFileText("/proc/self/maps") else { return [] }
         return text.split(separator: "\n").compactMap { line in
             // address perms offset dev inode [name]; the name may hold spaces.
             let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
@@ -41,6 +51,24 @@ enum ProcessMaps {
     static func vmaCount(within buffers: [UnsafeMutableRawBufferPointer]) -> Int {
         let ranges = buffers.map { UInt(bitPattern: $0.baseAddress) ..< UInt(bitPattern: $0.baseAddress) + UInt($0.count) }
         return entries().count { entry in ranges.contains { $0.overlaps(entry.range) } }
+    }
+
+    /// The kernel's flags (`VmFlags` in /proc/self/smaps, such as `rr` for
+    /// MADV_RANDOM) of the VMA holding `address`; nil if none holds it.
+    static func vmFlags(at address: UnsafeRawPointer) -> Set<Substring>? {
+        guard let text = procFileText("/proc/self/smaps") else { return nil }
+        let target = UInt(bitPattern: address)
+        var inside = false
+        for line in text.split(separator: "\n") {
+            // A VMA's header starts with its range; its fields with "Name:".
+            let bounds = line.prefix { !$0.isWhitespace }.split(separator: "-").compactMap { UInt($0, radix: 16) }
+            if bounds.count == 2 {
+                inside = (bounds[0]..<bounds[1]).contains(target)
+            } else if inside, line.hasPrefix("VmFlags:") {
+                return Set(line.dropFirst("VmFlags:".count).split(separator: " "))
+            }
+        }
+        return nil
     }
 
     /// How many VMAs map the file at `path`.
