@@ -56,5 +56,24 @@ extension TrackedMapping {
         /// `path` names a directory; map a new unnamed file in it that is
         /// removed when unmapped.
         public static let tmpfile = Options(rawValue: 1 << 3)
+        /// Tell the kernel that access is random (`madvise(MADV_RANDOM)`),
+        /// so that a fault reads in only its own page, without readahead.
+        ///
+        /// It matters on ordinary files, where a sync's writeback goes
+        /// through the page cache. The kernel writes back whole folios, and
+        /// readahead builds large ones on file systems that support them
+        /// (ext4 since Linux 6.16, XFS since 5.18). Then one store dirties a
+        /// whole folio and the sync writes all of it, however few blocks
+        /// PmemTrack flushed. With this option the page cache holds single
+        /// pages read in by faults, and a sync writes about the pages stored to.
+        ///
+        /// Measured here (ext4, Linux 6.18): after a scan of a 256 MiB file,
+        /// a sync of 256 scattered dirty pages wrote about 200 MB and took
+        /// about 200 ms; with this option it wrote about 1 MB and took 8 ms.
+        /// The cost is on reads: a cold sequential scan of the same file took
+        /// 2.2 s instead of 82 ms. Pages already in the page cache keep their
+        /// folio size. Use it for random-access data such as hash tables;
+        /// leave it off for data read in order.
+        public static let randomAccess = Options(rawValue: 1 << 4)
     }
 }

@@ -102,6 +102,14 @@ public final class TrackedMapping: @unchecked Sendable {
             }
         }
 
+        if options.contains(.randomAccess) {
+            // Before any fault: the advice decides the folio size of the
+            // pages that faults read in from now on.
+            if case .failure(let errno) = System.madvise(mapping.base, mapping.length, MADV_RANDOM) {
+                throw .system(errno, operation: "madvise")
+            }
+        }
+
         let mode: FlushMode
         switch configuration.flushMode {
         case .automatic: mode = mapping.isPersistentMemory ? .cacheFlush : .msync

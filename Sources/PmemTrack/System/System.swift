@@ -34,6 +34,10 @@ enum System {
 
     static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
+    static func madvise(_ start: UnsafeMutableRawPointer, _ length: Int, _ advice: Int32) -> Result<Void, Errno> {
+        Glibc.madvise(start, length, advice) == 0 ? .success(()) : .failure(errno)
+    }
+
     /// Writes back the file's dirty pages and the metadata needed to read
     /// them. Works on a read-only descriptor on Linux.
     static func fdatasync(_ fd: Int32) -> Result<Void, Errno> {

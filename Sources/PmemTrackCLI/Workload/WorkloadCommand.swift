@@ -29,7 +29,7 @@ struct WorkloadCommand: ParsableCommand {
     @Option(help: "Operations between syncs (commits). Default: wal 16, kv 256, random 32.")
     var syncEvery: Int?
 
-    @Option(help: "Operations in all. Default: wal 100000, kv 5120, random 10000.")
+    @Option(help: "Operations in all. Default: wal 100000, kv 51200, random 10000.")
     var ops: Int?
 
     @Option(help: "Tracking block size in bytes, a power of two multiple of the page size.")
@@ -37,6 +37,12 @@ struct WorkloadCommand: ParsableCommand {
 
     @Option(help: "Seed of the random choices.")
     var seed: UInt64 = 1
+
+    @Flag(inversion: .prefixedNo, help: """
+        Map with the randomAccess option (madvise MADV_RANDOM: no readahead, so ordinary-file \
+        writeback writes single pages, not large folios). Default: on for kv, off otherwise.
+        """)
+    var randomAccess: Bool?
 
     func validate() throws {
         if let syncEvery, syncEvery < 1 { throw ValidationError("--sync-every must be at least 1") }
@@ -49,11 +55,16 @@ struct WorkloadCommand: ParsableCommand {
         let target = ScratchFile(named: file, prefix: "pmemtrack-workload")
         defer { target.removeIfTemporary() }
 
+        // The hash table is read and written at random; the log and the
+        // random writer's pages are written without being read first.
+        let random = randomAccess ?? (kind == .kv)
+        var options: TrackedMapping.Options = target.exists ? [] : [.create]
+        if random { options.insert(.randomAccess) }
         let map: TrackedMapping
         do {
             map = try TrackedMapping(
                 path: target.path, length: target.exists ? nil : size.bytes,
-                options: target.exists ? [] : [.create], configuration: .init(blockSize: blockSize))
+                options: options, configuration: .init(blockSize: blockSize))
         } catch {
             throw ToolError("cannot map \(target.path): \(error)")
         }
@@ -63,7 +74,7 @@ struct WorkloadCommand: ParsableCommand {
         print("pmemtrack workload \(kind.rawValue): \(kind.summary), sync every \(interval)")
         print("file \(target.path)\(target.isTemporary ? " (temporary)" : ""): \(ByteCount.format(map.bytes.count)), "
             + "\(map.isPersistentMemory ? "persistent memory, cache flushes" : "not persistent memory, msync"), "
-            + "block \(ByteCount.format(map.blockSize))")
+            + "block \(ByteCount.format(map.blockSize))\(random ? ", random access" : "")")
         print(result.table)
     }
 }
