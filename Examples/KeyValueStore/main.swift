@@ -8,7 +8,12 @@ import PmemTrack
 let path = CommandLine.arguments.dropFirst().first ?? NSTemporaryDirectory() + "pmemtrack-example.kv"
 
 do {
-    let map = try TrackedMapping(path: path, length: 64 << 20, options: FileManager.default.fileExists(atPath: path) ? [] : [.create])
+    // A hash table is read and written at random: .randomAccess turns off
+    // readahead, so that on an ordinary file each commit writes back the
+    // pages it changed, not the large folios a scan would have read in.
+    var options: TrackedMapping.Options = [.randomAccess]
+    if !FileManager.default.fileExists(atPath: path) { options.insert(.create) }
+    let map = try TrackedMapping(path: path, length: 64 << 20, options: options)
     defer { try? map.close() }
     let store = try KeyValueStore(mapping: map)
     print("\(path): \(store.count) keys in \(store.slotCount) slots, \(store.damagedSlots) damaged")

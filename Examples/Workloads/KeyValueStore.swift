@@ -6,7 +6,7 @@ import PmemTrack
 /// only the blocks that updates touched since the last commit.
 ///
 /// ```swift
-/// let map = try TrackedMapping(path: "/mnt/pmem/kv", length: 256 << 20, options: [.create])
+/// let map = try TrackedMapping(path: "/mnt/pmem/kv", length: 256 << 20, options: [.create, .randomAccess])
 /// let store = try KeyValueStore(mapping: map)
 /// try store.put(42, Array("answer".utf8))
 /// try store.commit()                           // every N updates

@@ -19,7 +19,7 @@ struct SystemReport {
         rows.append(("cache flush", Self.cacheFlush()))
         let maxMapCount = (try? String(contentsOfFile: "/proc/sys/vm/max_map_count", encoding: .utf8))
             .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        rows.append(("vm.max_map_count", maxMapCount.map { "\($0) (PmemTrack keeps writable islands under \($0 / 4))" } ?? "unreadable"))
+        rows.append(("vm.max_map_count", maxMapCount.map { "\($0) (PmemTrack budgets itself a quarter: \($0 / 4) VMAs, \($0 / 8) writable islands)" } ?? "unreadable"))
         // Read to the end: String(contentsOfFile:) returns only the first
         // read of a /proc file (about 4 KiB), because stat says its size is 0.
         let maps = FileHandle(forReadingAtPath: "/proc/self/maps")
