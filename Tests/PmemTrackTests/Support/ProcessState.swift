@@ -82,8 +82,9 @@ enum ProcessMaps {
     /// process_vm_writev, which honours page protection (unlike ptrace, it
     /// does not force): it fails with EFAULT on a read-only page and changes
     /// nothing on a writable one. Call it while no thread stores to that byte.
-    /// (Parsing /proc/self/maps proved unreliable while other threads split
-    /// and merge VMAs.)
+    /// (It replaced a parse of /proc/self/maps that was unreliable here; that
+    /// parse read the file with `String(contentsOfFile:)`, which stops after
+    /// about 4 KiB, see `procFileText`. This asks about the one page only.)
     static func isWritable(_ buffer: UnsafeMutableRawBufferPointer, at offset: Int) -> Bool {
         var value = buffer[offset]
         return withUnsafeMutablePointer(to: &value) { local in
