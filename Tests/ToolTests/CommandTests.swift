@@ -68,5 +68,20 @@ struct CommandTests {
             }
         }
         #expect(throws: ToolError.self) { try SystemReport(path: "/nonexistent/pmemtrack") }
+
+        // The whole maps file is counted, not the ~4 KiB that one read gives
+        // (at least 45 bytes a line: at most 91 lines). This test process maps
+        // far more: a handful of VMAs for each of its dozens of libraries.
+        let report = try SystemReport(path: scratch.path)
+        let vmas = report.rows.first { $0.0 == "VMAs in this process" }.flatMap { Int($0.1) }
+        #expect(vmas.map { $0 > 91 } == true, "\(vmas as Any)")
+    }
+
+    @Test("kv maps with random access unless told not to; the other workloads only when told")
+    func randomAccessDefault() throws {
+        #expect(WorkloadKind.allCases.filter(\.accessesAtRandom) == [.kv])
+        #expect(try WorkloadCommand.parse(["kv"]).randomAccess == nil)
+        #expect(try WorkloadCommand.parse(["kv", "--no-random-access"]).randomAccess == false)
+        #expect(try WorkloadCommand.parse(["wal", "--random-access"]).randomAccess == true)
     }
 }

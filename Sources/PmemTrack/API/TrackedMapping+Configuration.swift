@@ -42,7 +42,8 @@ extension TrackedMapping {
         }
     }
 
-    /// How to open the file; these mirror `pmem_map_file`'s flags.
+    /// How to open and map the file. All but ``randomAccess`` mirror
+    /// `pmem_map_file`'s flags.
     public struct Options: OptionSet, Hashable, Sendable {
         public let rawValue: Int32
         public init(rawValue: Int32) { self.rawValue = rawValue }

@@ -55,9 +55,7 @@ struct WorkloadCommand: ParsableCommand {
         let target = ScratchFile(named: file, prefix: "pmemtrack-workload")
         defer { target.removeIfTemporary() }
 
-        // The hash table is read and written at random; the log and the
-        // random writer's pages are written without being read first.
-        let random = randomAccess ?? (kind == .kv)
+        let random = randomAccess ?? kind.accessesAtRandom
         var options: TrackedMapping.Options = target.exists ? [] : [.create]
         if random { options.insert(.randomAccess) }
         let map: TrackedMapping

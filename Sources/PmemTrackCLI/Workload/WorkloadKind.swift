@@ -21,11 +21,16 @@ enum WorkloadKind: String, ExpressibleByArgument, CaseIterable {
         }
     }
 
+    /// Whether the workload reads and writes its file at random: the hash
+    /// table does; the log and the random writer write pages without reading
+    /// them first. Such a workload maps with `.randomAccess` by default.
+    var accessesAtRandom: Bool { self == .kv }
+
     var defaultOperations: Int {
         switch self {
         // Sized to finish in a few seconds on an ordinary file, where each
         // sync ends in an fdatasync (the kv table with random access, see
-        // WorkloadCommand.randomAccess).
+        // accessesAtRandom).
         case .wal: return 100_000
         case .kv: return 51_200
         case .random: return 10_000
