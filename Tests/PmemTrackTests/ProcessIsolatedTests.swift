@@ -17,6 +17,7 @@ struct ProcessIsolatedTests {
     static func trackWriteThenDereferenceNull() throws {
         let file = TemporaryFile()
         let map = try TrackedMapping(path: file.path, length: 1 << 20, options: [.create])
+        unlink(file.path)   // The process dies before deinitializers run: remove the file now.
         map.bytes[8192] = 1
         precondition(map.dirtyRanges() == [8192..<12288] && map.statistics.writeFaults == 1)
         UnsafeMutablePointer<Int>(bitPattern: 8)!.pointee = 1
@@ -94,6 +95,7 @@ struct ProcessIsolatedTests {
             let map = try TrackedMapping(path: file.path, length: 1 << 20, options: [.create])
             map.bytes[0] = 1
             truncate(file.path, 4096)
+            unlink(file.path)   // The process dies before deinitializers run: remove the file now.
             map.bytes[512 << 10] = 1
         }
     }
@@ -105,6 +107,7 @@ struct ProcessIsolatedTests {
             let file = TemporaryFile()
             let map = try TrackedMapping(path: file.path, length: 1 << 20, options: [.create])
             truncate(file.path, 4096)
+            unlink(file.path)   // The process dies before deinitializers run: remove the file now.
             map.bytes[512 << 10] = 1
         }
     }
@@ -116,6 +119,7 @@ struct ProcessIsolatedTests {
             let map = try TrackedMapping(path: file.path, length: 1 << 20, options: [.create])
             map.bytes[0] = 1
             try map.close()
+            unlink(file.path)   // The process dies before deinitializers run: remove the file now.
             map.bytes[4096] = 1
         }
     }
