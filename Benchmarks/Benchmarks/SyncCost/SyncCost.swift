@@ -33,43 +33,46 @@ let benchmarks: @Sendable () -> Void = {
     for (path, ks) in paths {
         for k in ks {
             let name = "sync \(path.name) k=\(k) of \(sizeName(length))"
-            let precision = [Metric.flushExcess, Metric.flushShortfall]
-            Benchmark(
-                "\(name) vs raw",
-                configuration: BenchRun.configuration([Metric.pmemtrack, Metric.raw] + precision),
-                closure: { (benchmark, file: BenchmarkFile) in
-                    let pattern = DirtyPattern.spread(k, over: file.blockCount, blockSize: file.blockSize)
-                    let value = UInt8(truncatingIfNeeded: benchmark.currentIteration)
-                    try rotating(benchmark.currentIteration, [
-                        { try measurePmemTrack(benchmark, file, pattern, value) },
-                        { try measureRaw(benchmark, file, pattern, value, path) },
-                    ])
-                },
+            syncComparison(
+                "\(name) vs raw", k: k, baseline: Metric.raw,
                 setup: {
                     // Read-only, as a tracked mapping starts: the raw work
                     // opens and closes the same writable islands PmemTrack does.
                     let file = try path.file(length: length)
                     try file.protectShadow()
                     return file
-                }
-            )
-            Benchmark(
-                "\(name) vs whole",
-                configuration: BenchRun.configuration([Metric.pmemtrack, path.wholeMetric] + precision),
-                closure: { (benchmark, file: BenchmarkFile) in
-                    let pattern = DirtyPattern.spread(k, over: file.blockCount, blockSize: file.blockSize)
-                    let value = UInt8(truncatingIfNeeded: benchmark.currentIteration)
-                    try rotating(benchmark.currentIteration, [
-                        { try measurePmemTrack(benchmark, file, pattern, value) },
-                        { try measureWhole(benchmark, file, pattern, value, path) },
-                    ])
                 },
+                measureBaseline: { try measureRaw($0, $1, $2, $3, path) })
+            syncComparison(
+                "\(name) vs whole", k: k, baseline: path.wholeMetric,
                 // The shadow stays writable, one VMA, as an untracked app's
                 // mapping is (msync walks VMAs and syncs each separately).
-                setup: { try path.file(length: length) }
-            )
+                setup: { try path.file(length: length) },
+                measureBaseline: { try measureWhole($0, $1, $2, $3, path) })
         }
     }
+}
+
+/// One benchmark: PmemTrack's sync of `k` spread blocks against a baseline
+/// on the same pages of the same file, the two alternating which goes first.
+private func syncComparison(
+    _ name: String, k: Int, baseline: BenchmarkMetric,
+    setup: @escaping () throws -> BenchmarkFile,
+    measureBaseline: @escaping (Benchmark, BenchmarkFile, DirtyPattern, UInt8) throws -> Void
+) {
+    Benchmark(
+        name,
+        configuration: BenchRun.configuration([Metric.pmemtrack, baseline, Metric.flushExcess, Metric.flushShortfall]),
+        closure: { (benchmark, file: BenchmarkFile) in
+            let pattern = DirtyPattern.spread(k, over: file.blockCount, blockSize: file.blockSize)
+            let value = UInt8(truncatingIfNeeded: benchmark.currentIteration)
+            try rotating(benchmark.currentIteration, [
+                { try measurePmemTrack(benchmark, file, pattern, value) },
+                { try measureBaseline(benchmark, file, pattern, value) },
+            ])
+        },
+        setup: setup
+    )
 }
 
 enum FlushPath {
