@@ -136,7 +136,7 @@ int pmt_handle_write_fault(uintptr_t addr) {
     struct pmt_slot *slot;
     pmt_region *region = pmt_registry_enter(addr, &slot);
     if (region == NULL) return 0;
-    int rc = handle_in_region(region, addr);
+    int rc = region->handles_faults ? handle_in_region(region, addr) : 0;
     pmt_registry_leave(slot);
     return rc;
 }
@@ -236,13 +236,6 @@ int pmt_install_handler(void) {
     int synchronous[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
     for (unsigned i = 0; i < sizeof synchronous / sizeof *synchronous; i++)
         sigdelset(&ours.sa_mask, synchronous[i]);
-    // The child of a fork keeps the mappings, the handler and a private
-    // copy of every index; it must not inherit the parent's lock holders.
-    if (pthread_atfork(NULL, NULL, pmt_registry_after_fork) != 0) {
-        atomic_store(&install_state, 0);
-        errno = ENOMEM;
-        return -1;
-    }
     if (sigaction(SIGSEGV, &ours, &previous) != 0) {
         int err = errno;
         atomic_store(&install_state, 0);

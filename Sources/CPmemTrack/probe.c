@@ -1,6 +1,7 @@
 // Run-time capability probes. Each one asks the CPU or kernel directly, so
 // the answer is about this machine, not the headers it was built with.
 #include "pmt_probe.h"
+#include "pmt_uffd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -60,17 +61,6 @@ int pmt_probe_userfaultfd(uint64_t *features, bool *via_device) {
     return result;
 }
 
-// struct pm_scan_arg and PAGEMAP_SCAN from include/uapi/linux/fs.h (Linux
-// 6.7); declared here for older headers. The layout is part of the ABI.
-struct pmt_pm_scan_arg {
-    uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-    uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-struct pmt_page_region {
-    uint64_t start, end, categories;
-};
-_Static_assert(sizeof(struct pmt_pm_scan_arg) == 96, "pm_scan_arg is twelve 64-bit fields");
-#define PMT_PAGEMAP_SCAN _IOWR('f', 16, struct pmt_pm_scan_arg)
 #define PMT_PAGE_IS_PRESENT (1 << 3)
 
 int pmt_probe_pagemap_scan(void) {
@@ -84,8 +74,8 @@ int pmt_probe_pagemap_scan(void) {
         munmap(probe, (size_t)page);
         return saved;
     }
-    struct pmt_page_region region;
-    struct pmt_pm_scan_arg arg = {
+    pmt_page_region region;
+    pmt_pm_scan_arg arg = {
         .size = sizeof arg,
         .start = (uint64_t)(uintptr_t)probe,
         .end = (uint64_t)(uintptr_t)probe + (uint64_t)page,
@@ -95,7 +85,7 @@ int pmt_probe_pagemap_scan(void) {
         .return_mask = PMT_PAGE_IS_PRESENT,
     };
     // The ioctl returns the number of regions filled: one present page.
-    long filled = ioctl(fd, PMT_PAGEMAP_SCAN, &arg);
+    long filled = pmt_pagemap_scan(fd, &arg);
     int result = filled == 1 ? 0 : (filled < 0 ? errno : EPROTO);
     close(fd);
     munmap(probe, (size_t)page);

@@ -10,7 +10,8 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free");
 _Static_assert(ATOMIC_POINTER_LOCK_FREE == 2, "pointer atomics must be lock-free");
 _Static_assert(sizeof(_Atomic uint32_t) == 4, "futex words are 32 bits");
 
-pmt_region *pmt_region_create(uintptr_t base, size_t length, unsigned block_shift, pmt_index *index) {
+pmt_region *pmt_region_create(uintptr_t base, size_t length, unsigned block_shift, pmt_index *index,
+                              bool handles_faults) {
     pmt_region *region = calloc(1, sizeof *region);
     if (region == NULL) return NULL;
     region->base = base;
@@ -18,6 +19,7 @@ pmt_region *pmt_region_create(uintptr_t base, size_t length, unsigned block_shif
     region->block_shift = block_shift;
     region->nblocks = pmt_index_block_count(index);
     region->index = index;
+    region->handles_faults = handles_faults;
     return region;
 }
 

@@ -10,13 +10,33 @@
 #include "registry.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 
 static struct pmt_slot slots[PMT_REGISTRY_SLOTS];
 /// One past the highest slot ever used: the handler scans only that far.
 static _Atomic unsigned high_water;
 
+static _Atomic uint64_t fork_generation;
+static pthread_once_t fork_handler_once = PTHREAD_ONCE_INIT;
+static int fork_handler_result;
+
+/// The child of a fork keeps the mappings and a private copy of every
+/// index; it must not inherit the parent's lock holders. Every backend
+/// needs this, so it is installed with the first region, not with the
+/// SIGSEGV handler.
+static void install_fork_handler(void) {
+    fork_handler_result = pthread_atfork(NULL, NULL, pmt_registry_after_fork);
+}
+
+uint64_t pmt_fork_generation(void) { return atomic_load(&fork_generation); }
+
 int pmt_register(pmt_region *region) {
+    pthread_once(&fork_handler_once, install_fork_handler);
+    if (fork_handler_result != 0) {
+        errno = ENOMEM;
+        return -1;
+    }
     for (unsigned i = 0; i < PMT_REGISTRY_SLOTS; i++) {
         pmt_region *expected = NULL;
         // Claim with a sentinel so the range can be written before the
@@ -76,6 +96,7 @@ pmt_region *pmt_registry_enter(uintptr_t addr, struct pmt_slot **slot_out) {
 void pmt_registry_leave(struct pmt_slot *slot) { atomic_fetch_sub(&slot->readers, 1); }
 
 void pmt_registry_after_fork(void) {
+    atomic_fetch_add(&fork_generation, 1);
     for (unsigned i = 0; i < atomic_load(&high_water); i++) {
         // Readers were fault handlers on parent threads that do not exist here.
         atomic_store(&slots[i].readers, 0);

@@ -7,5 +7,6 @@
 #include "pmt_lock.h"
 #include "pmt_region.h"
 #include "pmt_probe.h"
+#include "pmt_uffd.h"
 
 #endif

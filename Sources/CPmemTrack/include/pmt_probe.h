@@ -27,7 +27,6 @@ int pmt_probe_userfaultfd(uint64_t *features, bool *via_device);
 enum {
     PMT_UFFD_FEATURE_PAGEFAULT_FLAG_WP = 1 << 0,
     PMT_UFFD_FEATURE_WP_HUGETLBFS_SHMEM = 1 << 12,
-    PMT_UFFD_FEATURE_WP_ASYNC = 1 << 15,
 };
 
 /// Issues a PAGEMAP_SCAN ioctl (Linux 6.7) on /proc/self/pagemap over one

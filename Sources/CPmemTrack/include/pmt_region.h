@@ -39,10 +39,17 @@ typedef struct pmt_region {
     /// Test-only: run the fault path without the block lock (a broken
     /// protocol, to prove the tests catch it). Never set in production.
     bool mutant_unlocked_fault;
+    /// Whether the SIGSEGV handler tracks this region's writes (the
+    /// mprotect backend). A region of the userfaultfd backend is registered
+    /// only so that fork resets its block locks: its write faults are the
+    /// kernel's, and a SIGSEGV in it is never ours.
+    bool handles_faults;
 } pmt_region;
 
 /// Allocates a region record (not in a signal handler). NULL on ENOMEM.
-pmt_region *pmt_region_create(uintptr_t base, size_t length, unsigned block_shift, pmt_index *index);
+/// `handles_faults`: whether the SIGSEGV handler tracks its writes.
+pmt_region *pmt_region_create(uintptr_t base, size_t length, unsigned block_shift, pmt_index *index,
+                              bool handles_faults);
 /// Frees it. It must not be registered.
 void pmt_region_destroy(pmt_region *region);
 uint64_t pmt_region_write_faults(const pmt_region *region);
@@ -72,9 +79,17 @@ void pmt_region_add_islands(pmt_region *region, int64_t delta);
 /// Capacity of the registry: regions tracked at once in one process.
 #define PMT_REGISTRY_SLOTS 1024
 
-/// Publishes `region` to the fault handler. Returns 0, or -1 with errno
-/// ENOSPC when every slot is taken.
+/// Publishes `region` to the fault handler and to the fork handler. The
+/// first call installs the pthread_atfork child handler, which makes every
+/// registered region's index usable by the child's one thread and advances
+/// pmt_fork_generation. Returns 0, or -1 with errno: ENOSPC when every slot
+/// is taken, ENOMEM if the fork handler could not be installed.
 int pmt_register(pmt_region *region);
+
+/// How many fork()s this process descends from since the first
+/// pmt_register: the child handler adds one. A backend whose kernel state
+/// does not survive fork (userfaultfd) compares it to notice it is in a child.
+uint64_t pmt_fork_generation(void);
 
 /// Withdraws `region` and returns once no fault handler is still reading it;
 /// after that the caller may free it.
