@@ -10,7 +10,7 @@ guard arguments.count == 3, arguments[1] == "foreign" else {
     FileHandle.standardError.write("usage: pmemtrack-crash-fixture foreign PATH\n".data(using: .utf8)!)
     exit(2)
 }
-let map = try TrackedMapping(path: arguments[2], length: 1 << 20, options: [.create])
+let map = try TrackedMapping(path: arguments[2], length: 1 << 20, options: [.create], configuration: .init(tracking: .mprotect))
 map.bytes[4096] = 1
 print("tracked write ok: dirty \(map.dirtyRanges())")
 fflush(nil)

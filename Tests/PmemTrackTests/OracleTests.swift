@@ -16,6 +16,22 @@ struct OracleTests {
     @Test("4 writers, 2 syncers: every store that completed before a sync is in the media image", arguments: [4096, 65536])
     func stress(blockSize: Int) throws {
         let stress = try OracleStress(.init(blockSize: blockSize, stores: 1_000_000, minimumSeconds: Self.soakSeconds))
+        try Self.expectNothingLost(stress)
+    }
+
+    /// The userfaultfd backend on each flush path: an ordinary file written
+    /// back by msync, and a tmpfs file written back by cache-line flushes.
+    @Test(
+        "userfaultfd: 4 writers, 2 syncers, each flush path: every store that completed before a sync is in the media image",
+        .enabled(if: Backends.userfaultfdAvailable), arguments: OracleStress.FlushPath.allCases)
+    func userfaultfdStress(flushPath: OracleStress.FlushPath) throws {
+        let stress = try OracleStress(.init(
+            stores: 1_000_000, minimumSeconds: Self.soakSeconds, tracking: .userfaultfd, flushPath: flushPath))
+        try Self.expectNothingLost(stress)
+        #expect(stress.map.trackingMode == .userfaultfd)
+    }
+
+    static func expectNothingLost(_ stress: OracleStress) throws {
         let report = stress.run()
         print("oracle stress: \(report)")
         #expect(report.lost.isEmpty, "\(report.lost.prefix(3))")
@@ -25,9 +41,9 @@ struct OracleTests {
         #expect(stress.map.dirtyRanges().isEmpty)
     }
 
-    @Test("with the perturbation the mutant runs use, the correct protocol still loses nothing")
-    func perturbedStress() throws {
-        let stress = try OracleStress(.init(stores: 200_000, perturb: true))
+    @Test("with the perturbation the mutant runs use, the correct protocol still loses nothing", arguments: Backends.all)
+    func perturbedStress(tracking: TrackedMapping.TrackingMode) throws {
+        let stress = try OracleStress(.init(stores: 200_000, perturb: true, tracking: tracking))
         let report = stress.run()
         print("oracle stress, perturbed: \(report)")
         #expect(report.lost.isEmpty, "\(report.lost.prefix(3))")
@@ -54,23 +70,34 @@ struct OracleTests {
 
     /// Each broken protocol must lose a store, and the oracle must see it,
     /// within a bounded number of stores.
-    @Test("the oracle catches each broken protocol", arguments: ProtocolMutant.allCases)
-    func catchesMutant(mutant: ProtocolMutant) throws {
+    /// Every mutant on every backend whose code it changes.
+    static let mutantCases: [(ProtocolMutant, TrackedMapping.TrackingMode)] = ProtocolMutant.allCases.flatMap { mutant in
+        mutant.backends.filter(Backends.all.contains).map { (mutant, $0) }
+    }
+
+    @Test("the oracle catches each broken protocol", arguments: mutantCases)
+    func catchesMutant(mutant: ProtocolMutant, tracking: TrackedMapping.TrackingMode) throws {
         let bound = 2_000_000
-        let stress = try OracleStress(.init(stores: bound, stopAtFirstLoss: true, perturb: true, mutant: mutant))
+        // userfaultfd's races need syncs close together, with few stores
+        // between them: its mutants run on a smaller mapping, whose checks
+        // are quick, on the faster cache-flush path.
+        let stress = try OracleStress(.init(
+            length: tracking == .userfaultfd ? 512 << 10 : 4 << 20,
+            stores: bound, stopAtFirstLoss: true, perturb: true, mutant: mutant, tracking: tracking,
+            flushPath: tracking == .userfaultfd ? .cacheFlush : .msync))
         let report = stress.run()
-        print("oracle vs mutant \(mutant): \(report)")
-        let first = try #require(report.lost.first, "mutant \(mutant) survived \(report.stores) stores")
-        print("oracle vs mutant \(mutant): first lost store: \(first)")
+        print("oracle vs mutant \(mutant) (\(tracking)): \(report)")
+        let first = try #require(report.lost.first, "mutant \(mutant) (\(tracking)) survived \(report.stores) stores")
+        print("oracle vs mutant \(mutant) (\(tracking)): first lost store: \(first)")
         #expect(report.stores <= bound + 10_000)
     }
 
     /// Random flush failures: each reaches its caller with the errno and the
     /// range, and loses no DIRTY bit, because every later successful sync
     /// still finds every earlier store in the media image.
-    @Test("random EIO and ENOSPC flush failures lose no store and are reported with errno and range")
-    func randomFlushFailures() throws {
-        let stress = try OracleStress(.init(stores: 300_000, flushFailurePercent: 10))
+    @Test("random EIO and ENOSPC flush failures lose no store and are reported with errno and range", arguments: Backends.all)
+    func randomFlushFailures(tracking: TrackedMapping.TrackingMode) throws {
+        let stress = try OracleStress(.init(stores: 300_000, flushFailurePercent: 10, tracking: tracking))
         let report = stress.run()
         print("oracle stress, 10% flush failures: \(report)")
         #expect(report.lost.isEmpty, "\(report.lost.prefix(3))")

@@ -17,7 +17,7 @@ struct PinTests {
     @Test("the contract: read(2) into a clean, unpinned tracked block fails with EFAULT and changes nothing")
     func readIntoUnpinnedFails() throws {
         let file = TemporaryFile(), input = TemporaryFile()
-        let map = try TrackedMapping(path: file.path, length: 1 << 20, options: [.create])
+        let map = try TrackedMapping(path: file.path, length: 1 << 20, options: [.create], configuration: .init(tracking: .mprotect))
         defer { try? map.close() }
         let fd = Self.source(input, count: 8192)
         defer { close(fd) }

@@ -16,7 +16,7 @@ struct ProcessIsolatedTests {
     /// without any other handler), then makes a fault that is not ours.
     static func trackWriteThenDereferenceNull() throws {
         let file = TemporaryFile()
-        let map = try TrackedMapping(path: file.path, length: 1 << 20, options: [.create])
+        let map = try TrackedMapping(path: file.path, length: 1 << 20, options: [.create], configuration: .init(tracking: .mprotect))
         unlink(file.path)   // The process dies before deinitializers run: remove the file now.
         map.bytes[8192] = 1
         precondition(map.dirtyRanges() == [8192..<12288] && map.statistics.writeFaults == 1)
@@ -190,7 +190,7 @@ struct ProcessIsolatedTests {
             var maps: [TrackedMapping] = []
             while true {
                 do {
-                    maps.append(try TrackedMapping(path: file.path, length: 8192, options: [.create]))
+                    maps.append(try TrackedMapping(path: file.path, length: 8192, options: [.create], configuration: .init(tracking: .mprotect)))
                 } catch {
                     precondition(error as? PmemTrackError == .tooManyMappings, "\(error)")
                     break
@@ -198,7 +198,7 @@ struct ProcessIsolatedTests {
             }
             precondition(maps.count == Int(PMT_REGISTRY_SLOTS), "\(maps.count)")
             try maps.removeLast().close()
-            let again = try TrackedMapping(path: file.path, length: 8192, options: [.create])
+            let again = try TrackedMapping(path: file.path, length: 8192, options: [.create], configuration: .init(tracking: .mprotect))
             again.bytes[0] = 1
             precondition(again.dirtyRanges() == [0..<4096])
         }
@@ -210,7 +210,7 @@ struct ProcessIsolatedTests {
     func degradesAtVMALimit() async {
         await #expect(processExitsWith: .success) {
             let file = TemporaryFile()
-            let map = try TrackedMapping(path: file.path, length: 16 << 20, options: [.create])
+            let map = try TrackedMapping(path: file.path, length: 16 << 20, options: [.create], configuration: .init(tracking: .mprotect))
             // Use up the process's VMAs: alternate the protection of the pages
             // of a large reservation until mprotect refuses with ENOMEM.
             let limit = Int(try String(contentsOfFile: "/proc/sys/vm/max_map_count", encoding: .utf8)
@@ -226,7 +226,7 @@ struct ProcessIsolatedTests {
             map.bytes[5 * 4096 + 1] = 9
             map.bytes[3000 * 4096] = 8
             let stats = map.statistics
-            precondition(stats.degradedEvents >= 1, "expected the fallback")
+            precondition(stats.mprotect!.degradedEvents >= 1, "expected the fallback")
             precondition(stats.dirtyBlocks == 4096 && map.dirtyRanges() == [0..<(16 << 20)])
 
             // Sync flushes everything; one mprotect over the whole run needs

@@ -22,12 +22,7 @@ struct ProtocolInterleavingTests {
     }
 
     static func setFaultHook(_ map: TrackedMapping, _ pause: PausePoint?) {
-        let region = (map.tracker as! ProtectionTracker).region
-        if let pause {
-            pmt_set_fault_hook(region, { context, step, _ in PausePoint.from(context).arrive(step.rawValue) }, pause.context)
-        } else {
-            pmt_set_fault_hook(region, nil, nil)
-        }
+        map.tracker.setHook(pause.map(TrackerHook.pausing))
     }
 
     /// Starts `thread` and waits until it either sleeps on one of `map`'s

@@ -38,7 +38,7 @@ struct VMABudgetTests {
                 // page is written after coarsening dirtied it).
                 let after = map.statistics
                 let written = UInt64(Set(pages(m)).count)
-                let extra = after.coarsenedBlocks - before[m].coarsenedBlocks
+                let extra = after.mprotect!.coarsenedBlocks - before[m].mprotect!.coarsenedBlocks
                 let flushed = after.blocksFlushed - before[m].blocksFlushed
                 precondition(exact ? flushed == written + extra : (written...(written + extra)).contains(flushed),
                              "round \(round): flushed \(flushed) blocks for \(written) written and \(extra) coarsened")
@@ -51,8 +51,8 @@ struct VMABudgetTests {
             }
         }
         let stats = maps.map { $0.0.statistics }
-        precondition(stats.reduce(0) { $0 + $1.coarsenedBlocks } > 0, "expected coarsening")
-        precondition(stats.allSatisfy { $0.degradedEvents == 0 }, "the budget should keep mprotect from failing")
+        precondition(stats.reduce(0) { $0 + $1.mprotect!.coarsenedBlocks } > 0, "expected coarsening")
+        precondition(stats.allSatisfy { $0.mprotect!.degradedEvents == 0 }, "the budget should keep mprotect from failing")
     }
 
     /// The most VMAs the tracked mappings may add over their own one each:
@@ -118,8 +118,8 @@ struct VMABudgetTests {
                     }
                 }
             }
-            precondition(maps.reduce(0) { $0 + $1.statistics.coarsenedBlocks } > 0, "expected coarsening")
-            precondition(maps.allSatisfy { $0.statistics.degradedEvents == 0 })
+            precondition(maps.reduce(0) { $0 + $1.statistics.mprotect!.coarsenedBlocks } > 0, "expected coarsening")
+            precondition(maps.allSatisfy { $0.statistics.mprotect!.degradedEvents == 0 })
             for map in maps { try map.close() }
         }
     }

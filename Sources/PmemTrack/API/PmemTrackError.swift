@@ -35,6 +35,49 @@ public enum PmemTrackError: Error, Hashable, Sendable {
     case flushFailed(Errno, range: Range<Int>)
     /// A system call or libpmem call failed.
     case system(Errno, operation: String)
+    /// ``TrackedMapping/TrackingMode/userfaultfd`` was requested, and it
+    /// cannot work here, for the reason given. Nothing was mapped.
+    /// ``TrackedMapping/TrackingMode/automatic`` falls back to
+    /// ``TrackedMapping/TrackingMode/mprotect`` instead.
+    case trackingUnavailable(TrackingUnavailableReason)
+}
+
+/// Why the userfaultfd backend cannot track a mapping.
+public enum TrackingUnavailableReason: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The kernel has no userfaultfd(2) (ENOSYS), or a seccomp filter or a
+    /// security module refuses it (EPERM even for user-mode-only faults,
+    /// which need no privilege; Docker's default profile does this).
+    case noSyscall(Errno)
+    /// userfaultfd exists but this process may not open one: no
+    /// `CAP_SYS_PTRACE`, `vm.unprivileged_userfaultfd` is 0 on a kernel
+    /// without user-mode-only faults, and /dev/userfaultfd is not accessible.
+    case permissionDenied(Errno)
+    /// The kernel lacks asynchronous write-protect (`UFFD_FEATURE_WP_ASYNC`,
+    /// Linux 6.7).
+    case noAsyncWriteProtect
+    /// The kernel lacks the `PAGEMAP_SCAN` ioctl (Linux 6.7), or it failed
+    /// the start-up self-test.
+    case noPagemapScan(Errno)
+    /// The kernel refused to register or write-protect this mapping (for
+    /// example EPERM for a mapping that cannot be written).
+    case mappingRefused(Errno)
+    /// The file is on a DAX file system, and the self-test of write-protect
+    /// faults there, run in a child process, did not pass.
+    case directAccessSelfTestFailed(String)
+    /// `PMEMTRACK_DISABLE_USERFAULTFD=1` is set in the environment.
+    case disabledByEnvironment
+
+    public var description: String {
+        switch self {
+        case .noSyscall(let errno): return "no userfaultfd system call (\(errno)): the kernel lacks it or a seccomp filter blocks it"
+        case .permissionDenied(let errno): return "no permission to open a userfaultfd (\(errno))"
+        case .noAsyncWriteProtect: return "the kernel lacks asynchronous write-protect (UFFD_FEATURE_WP_ASYNC, Linux 6.7)"
+        case .noPagemapScan(let errno): return "the PAGEMAP_SCAN ioctl is unavailable (\(errno))"
+        case .mappingRefused(let errno): return "the kernel refused to write-protect this mapping (\(errno))"
+        case .directAccessSelfTestFailed(let why): return "DAX file system: the write-protect self-test did not pass (\(why))"
+        case .disabledByEnvironment: return "disabled by PMEMTRACK_DISABLE_USERFAULTFD=1"
+        }
+    }
 }
 
 extension PmemTrackError: CustomStringConvertible {
@@ -60,6 +103,8 @@ extension PmemTrackError: CustomStringConvertible {
             return "flushing bytes \(range.lowerBound)..<\(range.upperBound) failed: \(errno); they stay dirty"
         case .system(let errno, let operation):
             return "\(operation) failed: \(errno)"
+        case .trackingUnavailable(let reason):
+            return "userfaultfd tracking is unavailable: \(reason)"
         }
     }
 }

@@ -13,6 +13,31 @@ extension TrackedMapping {
         case msync
     }
 
+    /// How a mapping learns which blocks were written.
+    ///
+    /// Both backends give the same guarantee: a sync flushes every block
+    /// written since its last successful flush. They differ in cost and in
+    /// which writers they see; see the README's "Tracking backends".
+    public enum TrackingMode: Hashable, Sendable {
+        /// ``userfaultfd`` where it works, else ``mprotect``. On a DAX file
+        /// system, ``userfaultfd`` only after a self-test of that file system
+        /// in a child process has passed. Never fails because a kernel
+        /// feature is missing.
+        case automatic
+        /// Asynchronous userfaultfd write-protect (Linux 6.7+): the kernel
+        /// resolves a write fault itself and remembers the page as written;
+        /// a sync collects the written pages with one `PAGEMAP_SCAN` ioctl
+        /// that also write-protects them again. No signal, no VMA split, and
+        /// the kernel's own writes into the mapping (`read(2)`, O_DIRECT)
+        /// are tracked. Throws ``PmemTrackError/trackingUnavailable(_:)``
+        /// where it cannot work.
+        case userfaultfd
+        /// Clean blocks are read-only; the first store to one raises SIGSEGV,
+        /// and PmemTrack's handler marks the block dirty and makes it
+        /// writable. Works on every Linux kernel.
+        case mprotect
+    }
+
     /// Tracking granularity and flush mode.
     public struct Configuration: Hashable, Sendable {
         /// The largest block size: one x86-64 huge page, like a DAX PMD entry.
@@ -24,13 +49,20 @@ extension TrackedMapping {
         public var blockSize: Int
         /// How syncs make blocks durable.
         public var flushMode: FlushMode
+        /// How writes are detected.
+        public var tracking: TrackingMode
 
         /// - Parameters:
         ///   - blockSize: Defaults to the page size.
         ///   - flushMode: Defaults to ``FlushMode/automatic``.
-        public init(blockSize: Int = TrackedMapping.pageSize, flushMode: FlushMode = .automatic) {
+        ///   - tracking: Defaults to ``TrackingMode/automatic``.
+        public init(
+            blockSize: Int = TrackedMapping.pageSize, flushMode: FlushMode = .automatic,
+            tracking: TrackingMode = .automatic
+        ) {
             self.blockSize = blockSize
             self.flushMode = flushMode
+            self.tracking = tracking
         }
 
         func validated() throws(PmemTrackError) -> Configuration {

@@ -16,16 +16,20 @@ import Glibc
 /// ```
 ///
 /// Write with plain stores through ``bytes``. The first store to a clean
-/// block faults once; PmemTrack's handler marks the block dirty and lets the
-/// store proceed. ``sync()`` (like fsync) and ``sync(offset:length:)`` (like
+/// block faults once: with ``TrackingMode/mprotect`` PmemTrack's handler
+/// marks the block dirty and lets the store proceed; with
+/// ``TrackingMode/userfaultfd`` the kernel resolves the fault and remembers
+/// the page, and the next sync collects it. ``sync()`` (like fsync) and ``sync(offset:length:)`` (like
 /// msync) write back the dirty blocks, with CPU cache flushes on persistent
 /// memory or one fdatasync on ordinary files, and return only when they are durable.
 ///
 /// All methods are safe to call from any thread, concurrently.
 ///
-/// - Important: Do not change the protection of ``bytes`` yourself, and do
-///   not pass ``bytes`` to the kernel as a destination (`read(2)`, `recv`):
-///   the kernel cannot fault on a clean block and fails with `EFAULT`.
+/// - Important: Do not change the protection of ``bytes`` yourself. With
+///   ``TrackingMode/mprotect``, do not pass ``bytes`` to the kernel as a
+///   destination (`read(2)`, `recv`) without a pin: the kernel cannot fault
+///   on a clean block and fails with `EFAULT`. With
+///   ``TrackingMode/userfaultfd`` the kernel's writes are tracked.
 public final class TrackedMapping: @unchecked Sendable {
     /// The system page size: the smallest and default block size.
     public static let pageSize = System.pageSize
@@ -39,6 +43,9 @@ public final class TrackedMapping: @unchecked Sendable {
     public let blockSize: Int
     /// The flush mode in use: ``FlushMode/cacheFlush`` or ``FlushMode/msync``.
     public let flushMode: FlushMode
+    /// The tracking backend in use: ``TrackingMode/userfaultfd`` or
+    /// ``TrackingMode/mprotect``, never ``TrackingMode/automatic``.
+    public var trackingMode: TrackingMode { tracker.mode }
 
     let index: DirtyIndex
     let tracker: any WriteTracker
@@ -60,7 +67,7 @@ public final class TrackedMapping: @unchecked Sendable {
     ///     ``Options/create`` or ``Options/tmpfile``. Otherwise the whole file
     ///     is mapped, and a length, if given, must equal the file's.
     ///   - options: How to open the file.
-    ///   - configuration: Block size and flush mode.
+    ///   - configuration: Block size, flush mode and tracking mode.
     /// - Throws: ``PmemTrackError``; nothing stays mapped after a failure.
     public convenience init(
         path: FilePath, length: Int? = nil, options: Options = [], configuration: Configuration = .init()
@@ -130,10 +137,12 @@ public final class TrackedMapping: @unchecked Sendable {
 
         let blockCount = (mapping.length + configuration.blockSize - 1) / configuration.blockSize
         let index = try DirtyIndex(blockCount: UInt64(blockCount))
-        let tracker = try ProtectionTracker(
-            base: mapping.base, length: mapping.length, blockSize: configuration.blockSize, index: index,
+        let tracker = try TrackerFactory.make(
+            configuration.tracking,
+            for: .init(
+                base: mapping.base, length: mapping.length, blockSize: configuration.blockSize, index: index,
+                file: file, path: path, isTemporary: options.contains(.tmpfile)),
             mutant: mutant)
-        try tracker.start()
 
         self.bytes = UnsafeMutableRawBufferPointer(start: mapping.base, count: mapping.length)
         self.isPersistentMemory = mapping.isPersistentMemory
@@ -270,6 +279,7 @@ public final class TrackedMapping: @unchecked Sendable {
     /// coalesced. Empty after close. O(k · log₆₄ N) for k dirty blocks of N.
     public func dirtyRanges() -> [Range<Int>] {
         (try? whileOpen { () throws(PmemTrackError) in
+            collectWithoutProtecting()
             let shift = blockSize.trailingZeroBitCount
             return index.runs(.dirty, in: 0..<index.blockCount).map { run in
                 (Int(run.lowerBound) << shift)..<min(Int(run.upperBound) << shift, bytes.count)
@@ -277,22 +287,30 @@ public final class TrackedMapping: @unchecked Sendable {
         }) ?? []
     }
 
+    /// Makes DIRTY the blocks the kernel saw written and no sync has
+    /// collected yet, leaving them written in the kernel: a read-only view
+    /// changes no protection. A failure leaves the index as it was, which
+    /// only understates the dirty set of the view; syncs are not affected.
+    private func collectWithoutProtecting() {
+        _ = tracker.collect(0..<index.blockCount, reprotect: false)
+    }
+
     /// A snapshot of this mapping's counters.
     public var statistics: Statistics {
         state.withReadLock {
-            Statistics(
+            if !isClosed { collectWithoutProtecting() }
+            let backend = tracker.statistics
+            return Statistics(
                 writeFaults: tracker.writeFaults,
                 syncs: counters.syncs.value,
                 blocksFlushed: counters.blocksFlushed.value,
                 bytesFlushed: counters.bytesFlushed.value,
                 flushCalls: counters.flushCalls.value,
                 flushFailures: counters.flushFailures.value,
-                protectFailures: counters.protectFailures.value,
-                degradedEvents: tracker.degradedEvents,
-                coarsenedBlocks: tracker.coarsenedBlocks,
                 dirtyBlocks: isClosed ? 0 : Int(index.count(.dirty, in: 0..<index.blockCount)),
                 pinnedBlocks: pins.pinnedBlocks,
-                indexResidentBytes: isClosed ? 0 : index.residentBytes)
+                indexResidentBytes: isClosed ? 0 : index.residentBytes,
+                mprotect: backend.mprotect, userfaultfd: backend.userfaultfd)
         }
     }
 }

@@ -17,4 +17,23 @@ enum ProtocolMutant: Sendable, CaseIterable {
     /// (c) The sync ignores TOWRITE: it also write-protects and clears DIRTY
     /// on blocks dirtied after it began, without flushing them.
     case cleanUntagged
+    /// (f) userfaultfd: the collect releases the collect lock after its scan
+    /// and before it marks the reported blocks DIRTY. A concurrent sync's
+    /// scan finds them clean and returns before they are flushed.
+    case publishAfterRelease
+    /// (g) userfaultfd: the collect scans without write-protecting, then
+    /// write-protects the range in a separate call (as a soft-dirty tracker
+    /// must). A store between the two is protected without being reported.
+    case scanThenProtect
+    /// (h) userfaultfd: the sync clears DIRTY on its runs without flushing
+    /// them.
+    case cleanWithoutFlush
+
+    /// The backends whose code the mutant changes.
+    var backends: [TrackedMapping.TrackingMode] {
+        switch self {
+        case .cleanBeforeProtect, .unlockedFault, .cleanUntagged: [.mprotect]
+        case .publishAfterRelease, .scanThenProtect, .cleanWithoutFlush: [.userfaultfd]
+        }
+    }
 }

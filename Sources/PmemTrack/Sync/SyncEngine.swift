@@ -5,6 +5,9 @@ import SystemPackage
 /// `dax_writeback_mapping_range` and `dax_writeback_one`, Linux 4.10+).
 ///
 /// ## The protocol
+/// 0. **Collect.** The tracker moves the blocks the kernel saw written into
+///    DIRTY, write-protecting their pages again (userfaultfd; nothing to do
+///    for mprotect, whose fault path sets DIRTY before a store lands).
 /// 1. **Tag.** Copy DIRTY to TOWRITE over the range. TOWRITE is this sync's
 ///    flush set: blocks dirtied later are not in it, so a writer that keeps
 ///    dirtying blocks cannot keep the sync busy.
@@ -15,7 +18,8 @@ import SystemPackage
 ///    2. under the locks, re-check: the sub-runs still both TOWRITE and
 ///       DIRTY are ours; clear their TOWRITE;
 ///    3. write-protect each sub-run, so a later store faults and waits for
-///       our lock;
+///       our lock (mprotect; with userfaultfd step 0 did it, and a later
+///       store is in the kernel's written set for the next collect);
 ///    4. flush it;
 ///    5. after the drain that covers it, clear DIRTY;
 ///    6. unlock the run.
@@ -74,20 +78,20 @@ struct SyncEngine: Sendable {
     func sync(_ blocks: Range<UInt64>) throws(PmemTrackError) {
         counters.syncs.add(1)
         guard !blocks.isEmpty else { return }
+        try tracker.aroundSync(of: blocks) { () throws(PmemTrackError) in try walk(blocks) }
+    }
+
+    /// Steps 0 to 3 over `blocks`.
+    private func walk(_ blocks: Range<UInt64>) throws(PmemTrackError) {
         let failuresBefore = failures.sequence
-        // The VMA budget counts writable islands. A full sync recounts them
-        // exactly afterwards; a ranged one counts the change it made, over
-        // its range and one block on each side (where runs split or join).
-        let whole = blocks == 0..<index.blockCount
-        let neighbourhood = (blocks.lowerBound > 0 ? blocks.lowerBound - 1 : 0)..<min(blocks.upperBound + 1, index.blockCount)
-        let runsBefore = whole ? 0 : index.runCount(.dirty, in: neighbourhood)
-        defer {
-            if whole {
-                tracker.setIslandCount(index.runCount(.dirty, in: blocks))
-            } else {
-                tracker.adjustIslandCount(by: index.runCount(.dirty, in: neighbourhood) - runsBefore)
-            }
-        }
+        // Step 0: collect. Blocks the kernel saw written become DIRTY, and
+        // their pages read-only again, before the tag: a store that completed
+        // before this call is then DIRTY, or was taken by a concurrent
+        // collect that has made it DIRTY before ours could return. A failed
+        // collect has made DIRTY everything it may have re-protected; this
+        // sync then promises nothing. (A no-op for mprotect, whose faults set
+        // DIRTY themselves.)
+        if case .failure(let error) = tracker.collect(blocks, reprotect: true) { throw error }
 
         // Step 1: TOWRITE := DIRTY over the range, lock-free.
         index.copy(.dirty, to: .toWrite, in: blocks)
@@ -200,15 +204,15 @@ struct SyncEngine: Sendable {
         case .failure?:
             // Typically ENOMEM at the VMA limit. The run stays writable, so
             // it must stay DIRTY; flushing it still makes it durable now.
+            // (The tracker counts it.)
             protected = false
-            counters.protectFailures.add(1)
         }
 
         pause(.protected(run))
 
         // Step 2.4: flush. Durable only after the drain in `complete`.
         let bytes = flushRun(run)
-        let result = flusher.flush(bytes)
+        let result = mutant == .cleanWithoutFlush ? .success(()) : flusher.flush(bytes)
         counters.flushCalls.add(1)
         var flushError: Errno?
         if case .failure(let errno) = result { flushError = errno }

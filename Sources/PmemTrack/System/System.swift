@@ -102,3 +102,14 @@ enum System {
         pthread_sigmask(SIG_SETMASK, &mask, nil)
     }
 }
+
+extension System {
+    /// Private anonymous memory, for probes.
+    static func mapAnonymous(_ length: Int) -> Result<UnsafeMutableRawPointer, Errno> {
+        let memory = Glibc.mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let memory, memory != MAP_FAILED else { return .failure(errno) }
+        return .success(memory)
+    }
+
+    static func unmap(_ start: UnsafeMutableRawPointer, _ length: Int) { _ = Glibc.munmap(start, length) }
+}

@@ -32,9 +32,26 @@ final class OracleStress: @unchecked Sendable {
         var flushFailurePercent = 0
         /// Runs a sync flushes before one drain (FileSyncFlusher batches).
         var runsPerDrain = 1
+        var tracking: TrackedMapping.TrackingMode = .mprotect
+        var flushPath: FlushPath = .msync
+    }
+
+    /// Where the mapped file lives and what writes it back after the media
+    /// image has taken its copy: the two paths a real mapping takes.
+    enum FlushPath: CaseIterable, CustomStringConvertible {
+        /// An ordinary file on the disk's file system, msync per run.
+        case msync
+        /// A tmpfs file written back with cache-line flushes and a fence, as
+        /// on persistent memory (the instructions run; tmpfs needs none).
+        case cacheFlush
+
+        var directory: String { self == .msync ? NSTemporaryDirectory() : "/dev/shm" }
+        var flusher: any Flusher { self == .msync ? MsyncFlusher() : CacheLineFlusher() }
+        var description: String { self == .msync ? "msync" : "cache flush" }
     }
 
     struct Report: CustomStringConvertible {
+        var backend: String
         var blockSize: Int
         var stores: Int
         var syncs: Int
@@ -47,7 +64,7 @@ final class OracleStress: @unchecked Sendable {
 
         var description: String {
             let rates = String(format: "%.0f stores/s, %.0f syncs/s", Double(stores) / seconds, Double(syncs) / seconds)
-            return "block \(blockSize): \(stores) stores, \(syncs) syncs (\(failedSyncs) failed) in \(String(format: "%.2f", seconds)) s (\(rates)); lost stores: \(lost.count)"
+            return "\(backend), block \(blockSize): \(stores) stores, \(syncs) syncs (\(failedSyncs) failed) in \(String(format: "%.2f", seconds)) s (\(rates)); lost stores: \(lost.count)"
         }
     }
 
@@ -67,22 +84,19 @@ final class OracleStress: @unchecked Sendable {
 
     init(_ configuration: Configuration) throws {
         self.configuration = configuration
-        file = TemporaryFile(in: "/dev/shm")
+        file = TemporaryFile(in: configuration.flushPath.directory)
         image = MediaImage(
             length: configuration.length, failurePercent: configuration.flushFailurePercent,
-            runsPerDrain: configuration.runsPerDrain)
+            runsPerDrain: configuration.runsPerDrain, underlying: configuration.flushPath.flusher)
         words = configuration.length / 8
         ledger = .allocate(capacity: words)
         for i in 0..<words { (ledger + i).initialize(to: Atomic(0)) }
         let perturbation = configuration.perturb ? SyncHook { _ in sched_yield() } : nil
         map = try TrackedMapping(
             path: file.path, length: configuration.length, options: [.create],
-            configuration: .init(blockSize: configuration.blockSize, flushMode: .msync),
+            configuration: .init(blockSize: configuration.blockSize, flushMode: .msync, tracking: configuration.tracking),
             syncHook: perturbation, mutant: configuration.mutant) { [image] _, _ in image }
-        if configuration.perturb {
-            let region = (map.tracker as! ProtectionTracker).region
-            pmt_set_fault_hook(region, { _, step, _ in if step == PMT_FAULT_DIRTIED { sched_yield() } }, nil)
-        }
+        if configuration.perturb { map.tracker.setHook(.yielding) }
     }
 
     deinit {
@@ -98,7 +112,7 @@ final class OracleStress: @unchecked Sendable {
         threads.forEach { $0.start() }
         while threads.contains(where: { !$0.isFinished }) { usleep(2000) }
         return Report(
-            blockSize: configuration.blockSize, stores: storesMade.load(ordering: .relaxed),
+            backend: "\(map.trackingMode), \(configuration.flushPath)", blockSize: configuration.blockSize, stores: storesMade.load(ordering: .relaxed),
             syncs: syncsMade.load(ordering: .relaxed), seconds: Date().timeIntervalSince(start),
             lost: losses.withLock { $0 }, failedSyncs: failedSyncs.load(ordering: .relaxed),
             malformedFailures: malformed.withLock { $0 })
