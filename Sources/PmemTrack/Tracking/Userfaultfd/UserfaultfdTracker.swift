@@ -206,9 +206,9 @@ final class UserfaultfdTracker: WriteTracker, @unchecked Sendable {
                 return ([], .failure(.system(broken, operation: "userfaultfd re-arm after fork")))
             }
             var reported: [Range<UInt64>] = []
-            let result = scan(blocks, reprotect: reprotect, kernel: kernel) { reported.append(contentsOf: $0) }
-            hook?.pause(.scanned(blocks))
+            let result = scan(blocks, reprotect: reprotect, kernel: kernel, hook: hook) { reported.append(contentsOf: $0) }
             if mutant == .publishAfterRelease { return (reported, result) }
+            if mutant != .scanThenProtect { hook?.pause(.scanned(blocks)) }
             publish(reported)
             return ([], result)
         }
@@ -223,7 +223,8 @@ final class UserfaultfdTracker: WriteTracker, @unchecked Sendable {
     /// The scan proper: hands the blocks of every written page to `report`,
     /// and on failure also every block the walk may have re-protected.
     private func scan(
-        _ blocks: Range<UInt64>, reprotect: Bool, kernel: Kernel, report: ([Range<UInt64>]) -> Void
+        _ blocks: Range<UInt64>, reprotect: Bool, kernel: Kernel, hook: TrackerHook?,
+        report: ([Range<UInt64>]) -> Void
     ) -> Result<Void, PmemTrackError> {
         scans.add(1)
         let scanner = PagemapScan(pagemap: kernel.pagemap, vector: vector)
@@ -242,6 +243,7 @@ final class UserfaultfdTracker: WriteTracker, @unchecked Sendable {
             }
         }
         if separateProtect {
+            hook?.pause(.scanned(blocks))
             Self.widenMutantWindow()
             _ = System.userfaultfdWriteProtect(kernel.uffd, UnsafeMutableRawPointer(bitPattern: range.lowerBound)!, range.count, protect: true)
         }

@@ -1,0 +1,145 @@
+import CPmemTrack
+import Foundation
+import Synchronization
+import Testing
+@testable import PmemTrack
+
+/// The userfaultfd backend's races, driven step by step through its collect
+/// hook and the sync path's pause points.
+@Suite("Protocol interleavings: userfaultfd", .enabled(if: Backends.userfaultfdAvailable))
+struct UserfaultfdInterleavingTests {
+    static let block = 4096
+    typealias Steps = ProtocolInterleavingTests
+
+    static func tracker(_ map: TrackedMapping) -> UserfaultfdTracker { map.tracker as! UserfaultfdTracker }
+
+    /// Sync A's scan has taken block 6 out of the kernel's written set and
+    /// stops before marking it DIRTY. Sync B of the same range must not
+    /// return before A has flushed block 6. Returns B's view of the order,
+    /// and whether B was seen waiting (for the collect lock or a block lock).
+    static func collectRace(mutant: ProtocolMutant?) throws -> (events: [String], bWaited: Bool) {
+        let file = TemporaryFile()
+        let events = Mutex<[String]>([])
+        let hook = SyncHook { step in
+            if case .flushed(let run) = step { events.withLock { $0.append("flushed \(run)") } }
+        }
+        let map = try TrackedMapping.forTesting(
+            path: file.path, length: 1 << 20, syncHook: hook, tracking: .userfaultfd, mutant: mutant)
+        defer { try? map.close() }
+        map.bytes[6 * block] = 1
+        let pause = PausePoint(TrackerHook.scannedStep)
+        let once = FirstOnly()
+        map.tracker.setHook(TrackerHook { step in
+            if case .scanned = step, once.claim() { pause.arrive(TrackerHook.scannedStep) }
+        })
+        let a = Thread { try! map.sync() }
+        a.start()
+        _ = pause.waitForArrival()
+        let b = Thread {
+            try! map.sync(offset: 6 * block, length: 100)
+            events.withLock { $0.append("B returned") }
+        }
+        b.start()
+        Steps.waitUntil("B waits or returns") {
+            tracker(map).collectWaiters > 0 || pmt_lock_sleepers(map.index.raw) > 0 || b.isFinished
+        }
+        let bWaited = !b.isFinished
+        pause.release()
+        Steps.join(a, b)
+        return (events.withLock { $0 }, bWaited)
+    }
+
+    @Test("a sync whose scan finds a block another sync's scan took waits until that sync has flushed it")
+    func concurrentCollectWaits() throws {
+        let (events, bWaited) = try Self.collectRace(mutant: nil)
+        #expect(bWaited, "B's collect must wait for A's to publish")
+        #expect(events == ["flushed 6..<7", "B returned"])
+    }
+
+    /// The same interleaving catches the mutant that publishes after
+    /// releasing the collect lock: B returns before block 6 is flushed.
+    @Test("the interleaving catches a collect that publishes after releasing its lock")
+    func catchesPublishAfterRelease() throws {
+        let (events, bWaited) = try Self.collectRace(mutant: .publishAfterRelease)
+        #expect(!bWaited)
+        #expect(events.first == "B returned", "the mutant is caught: B returned before the flush")
+    }
+
+    /// A store to a clean page lands between the scan and the write-protect.
+    /// With a scan that protects as it reports, the page stays written in
+    /// the kernel and the next sync flushes it; with a separate protect (the
+    /// soft-dirty race) it is protected unreported and never flushed.
+    static func storeBetweenScanAndProtect(mutant: ProtocolMutant?) throws -> (flushedAfter: [Range<Int>], dirty: [Range<Int>]) {
+        let file = TemporaryFile()
+        let flusher = RecordingFlusher()
+        let map = try TrackedMapping.forTesting(
+            path: file.path, length: 1 << 20, flusher: flusher, tracking: .userfaultfd, mutant: mutant)
+        defer { try? map.close() }
+        nonisolated(unsafe) let bytes = map.bytes
+        bytes[2 * block] = 1
+        let pause = PausePoint(TrackerHook.scannedStep)
+        let once = FirstOnly()
+        map.tracker.setHook(TrackerHook { step in
+            if case .scanned = step, once.claim() { pause.arrive(TrackerHook.scannedStep) }
+        })
+        let syncer = Thread { try! map.sync() }
+        syncer.start()
+        _ = pause.waitForArrival()
+        bytes[9 * block] = 9          // block 9 was clean when the scan passed it
+        pause.release()
+        Steps.join(syncer)
+        _ = flusher.takeRuns()
+        try map.sync()
+        return (flusher.takeRuns(), map.dirtyRanges())
+    }
+
+    @Test("a store between the scan and the protect is in the next sync")
+    func storeDuringScanIsKept() throws {
+        let (flushed, dirty) = try Self.storeBetweenScanAndProtect(mutant: nil)
+        #expect(flushed == [9 * Self.block..<10 * Self.block])
+        #expect(dirty.isEmpty)
+    }
+
+    @Test("the interleaving catches a scan followed by a separate protect (the soft-dirty race)")
+    func catchesScanThenProtect() throws {
+        let (flushed, _) = try Self.storeBetweenScanAndProtect(mutant: .scanThenProtect)
+        #expect(flushed.isEmpty, "the mutant is caught: the store to block 9 was never flushed")
+    }
+
+    /// Sync A holds block 4 after its flush and drain, before clearing
+    /// DIRTY. A store to block 4 does not wait (the kernel resolves it), and
+    /// sync B's collect takes it out of the kernel's written set. B must not
+    /// mark block 4 DIRTY until A has cleared it, or A's clear erases the
+    /// store from every record: B waits for the block lock, then flushes it.
+    @Test("a collect publishing a block that a sync holds after its flush waits, and the store is flushed")
+    func publishWaitsForClean() throws {
+        let file = TemporaryFile()
+        let flushes = Mutex<[String]>([])
+        let pause = PausePoint(1)
+        let once = FirstOnly()
+        let hook = SyncHook { step in
+            if case .flushed(let run) = step {
+                flushes.withLock { $0.append("\(run)") }
+                if once.claim() { pause.arrive(1) }
+            }
+        }
+        let map = try TrackedMapping.forTesting(path: file.path, length: 1 << 20, syncHook: hook, tracking: .userfaultfd)
+        defer { try? map.close() }
+        nonisolated(unsafe) let bytes = map.bytes
+        bytes[4 * Self.block] = 1
+        let a = Thread { try! map.sync() }
+        a.start()
+        _ = pause.waitForArrival()          // A: block 4 flushed and drained, still locked and DIRTY
+        bytes[4 * Self.block + 1] = 2       // lands at once
+        let b = Thread { try! map.sync() }
+        b.start()
+        Steps.waitUntil("B waits for block 4 or returns") { pmt_lock_sleepers(map.index.raw) > 0 || b.isFinished }
+        #expect(!b.isFinished, "B's collect must wait for A's clear of block 4")
+        pause.release()
+        Steps.join(a, b)
+        #expect(flushes.withLock { $0 } == ["4..<5", "4..<5"], "B flushed the later store")
+        #expect(map.dirtyRanges().isEmpty)
+        let contents = try #require(FileManager.default.contents(atPath: file.path))
+        #expect(contents[4 * Self.block + 1] == 2)
+    }
+}
