@@ -183,6 +183,35 @@ struct ProcessIsolatedTests {
         }
     }
 
+    @Test("userfaultfd: 1000 open/close cycles leak no descriptors, VMAs, registrations or index memory",
+          .enabled(if: Backends.userfaultfdAvailable))
+    func userfaultfdOpenCloseLeaksNothing() async {
+        await #expect(processExitsWith: .success) {
+            let file = TemporaryFile(in: "/dev/shm")
+            let before = ProcessFiles.userfaultfdDescriptorCount()
+            func cycle(check: Bool = false) throws {
+                let map = try TrackedMapping(
+                    path: file.path, length: 1 << 20, options: [.create], configuration: .init(tracking: .userfaultfd))
+                for block in stride(from: 0, to: 256, by: 5) { map.bytes[block * 4096] = 1 }
+                try map.sync(offset: 0, length: 512 << 10)
+                if check {
+                    precondition(ProcessFiles.descriptorCount(for: file.path) == 1, "descriptor not seen")
+                    precondition(ProcessFiles.userfaultfdDescriptorCount() == before + 2, "uffd and pagemap not seen")
+                    precondition(ProcessMaps.vmaCount(mapping: file.path) == 1, "the registered mapping is one VMA")
+                    precondition(pmt_index_live_count() == 1 && pmt_registry_count() == 1)
+                }
+                try map.close()
+            }
+            try cycle(check: true)
+            for _ in 0..<1000 { try cycle() }
+            precondition(ProcessFiles.descriptorCount(for: file.path) == 0, "file descriptors leaked")
+            let left = ProcessFiles.userfaultfdDescriptorCount() - before
+            precondition(left == 0, "userfaultfd or pagemap descriptors leaked: \(left)")
+            precondition(ProcessMaps.vmaCount(mapping: file.path) == 0, "VMAs of the file leaked")
+            precondition(pmt_index_live_count() == 0 && pmt_registry_count() == 0, "index or registry leaked")
+        }
+    }
+
     @Test("the registry holds 1024 mappings; the next one is a typed error, and closing frees a slot")
     func registryCapacity() async {
         await #expect(processExitsWith: .success) {

@@ -110,4 +110,9 @@ enum ProcessFiles {
             (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")) == path
         }
     }
+
+    /// Descriptors of the userfaultfd backend: userfaultfds and pagemaps.
+    static func userfaultfdDescriptorCount() -> Int {
+        descriptorCount(for: "anon_inode:[userfaultfd]") + descriptorCount(for: "/proc/\(getpid())/pagemap")
+    }
 }
