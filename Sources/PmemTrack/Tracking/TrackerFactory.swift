@@ -90,6 +90,27 @@ enum TrackerFactory {
     }
 }
 
+extension TrackedMapping.TrackingMode {
+    /// The backend ``automatic`` would choose for a file at `path` (or a new
+    /// file in the directory `path`), and why. It runs the same detection
+    /// as opening a mapping, and on a DAX file system the self-test; it
+    /// cannot know whether the kernel would refuse one particular mapping.
+    public static func automaticChoice(forPath path: String) -> (mode: Self, reason: String) {
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        let directory = TrackerFactory.directory(of: path, isTemporary: exists && isDirectory.boolValue)
+        switch TrackerFactory.usableOpener(directory: directory, file: nil, path: exists ? path : directory) {
+        case .success(let opener):
+            let how = opener.viaDevice ? "through /dev/userfaultfd" : "through userfaultfd(2)"
+            let dax = (try? System.isDirectAccess(fd: nil, path: exists ? path : directory).get()) == true
+            return (.userfaultfd, "asynchronous write-protect and PAGEMAP_SCAN work \(how)"
+                + (dax ? "; DAX file system, self-test passed" : ""))
+        case .failure(.trackingUnavailable(let reason)): return (.mprotect, "\(reason)")
+        case .failure(let error): return (.mprotect, "\(error)")
+        }
+    }
+}
+
 /// The DAX self-test of ``TrackerFactory``, run once per file system (by
 /// device number) per process, in a child process with a deadline.
 enum DirectAccessSelfTest {

@@ -1,6 +1,7 @@
 import CLibpmem
 import CPmemTrack
 import Foundation
+import PmemTrack
 
 /// Everything `pmemtrack doctor` reports, gathered at run time.
 struct SystemReport {
@@ -31,6 +32,8 @@ struct SystemReport {
         rows.append(("userfaultfd", Self.userfaultfd()))
         let scan = pmt_probe_pagemap_scan()
         rows.append(("PAGEMAP_SCAN", scan == 0 ? "available" : "unavailable (\(String(cString: strerror(scan))))"))
+        let choice = TrackedMapping.TrackingMode.automaticChoice(forPath: path)
+        rows.append(("tracking (automatic)", "\(choice.mode): \(choice.reason)"))
     }
 
     /// Maps `path` with libpmem to ask it whether this is persistent memory:
