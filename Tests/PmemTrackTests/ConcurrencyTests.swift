@@ -7,13 +7,13 @@ import Testing
 struct ConcurrencyTests {
     /// Four writers store at random offsets while a fifth thread syncs.
     /// Nothing crashes, every store lands, and a final sync leaves nothing
-    /// dirty and every block read-only.
-    @Test("4 writers and a syncing thread", arguments: [4096, 65536])
-    func writersAndSyncer(blockSize: Int) throws {
+    /// dirty and (mprotect) every block read-only.
+    @Test("4 writers and a syncing thread", arguments: [4096, 65536], Backends.all)
+    func writersAndSyncer(blockSize: Int, tracking: TrackedMapping.TrackingMode) throws {
         let file = TemporaryFile()
         let length = 16 << 20
         let map = try TrackedMapping(path: file.path, length: length, options: [.create],
-                                     configuration: .init(blockSize: blockSize))
+                                     configuration: .init(blockSize: blockSize, tracking: tracking))
         defer { try? map.close() }
         // Raw pointers are not Sendable; the writers share the mapping on purpose.
         nonisolated(unsafe) let bytes = map.bytes
@@ -54,7 +54,7 @@ struct ConcurrencyTests {
         try map.sync()
         #expect(map.dirtyRanges().isEmpty)
         #expect(map.statistics.dirtyBlocks == 0)
-        for offset in stride(from: 0, to: length, by: length / 64) {
+        for offset in stride(from: 0, to: length, by: length / 64) where tracking == .mprotect {
             #expect(!ProcessMaps.isWritable(map.bytes, at: offset))
         }
         // The file holds what the mapping holds.

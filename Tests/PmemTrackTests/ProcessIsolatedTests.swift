@@ -128,13 +128,22 @@ struct ProcessIsolatedTests {
 
     @Test("cache-flush mode on /dev/shm with PMEM_IS_PMEM_FORCE=1")
     func cacheFlushPath() async {
-        await #expect(processExitsWith: .success) {
+        await #expect(processExitsWith: .success) { try Self.cacheFlushPath(tracking: .mprotect) }
+    }
+
+    @Test("userfaultfd: cache-flush mode on /dev/shm with PMEM_IS_PMEM_FORCE=1", .enabled(if: Backends.userfaultfdAvailable))
+    func userfaultfdCacheFlushPath() async {
+        await #expect(processExitsWith: .success) { try Self.cacheFlushPath(tracking: .userfaultfd) }
+    }
+
+    static func cacheFlushPath(tracking: TrackedMapping.TrackingMode) throws {
+        do {
             // libpmem reads this at its first pmem_is_pmem call, which has not
             // happened yet in this fresh process.
             setenv("PMEM_IS_PMEM_FORCE", "1", 1)
             let file = TemporaryFile(in: "/dev/shm")
-            let map = try TrackedMapping(path: file.path, length: 8 << 20, options: [.create])
-            precondition(map.isPersistentMemory && map.flushMode == .cacheFlush)
+            let map = try TrackedMapping(path: file.path, length: 8 << 20, options: [.create], configuration: .init(tracking: tracking))
+            precondition(map.isPersistentMemory && map.flushMode == .cacheFlush && map.trackingMode == tracking)
             for block in [0, 1, 2, 700, 2047] { map.bytes[block * 4096 + 9] = UInt8(block % 251) }
             precondition(map.dirtyRanges() == [0..<3 * 4096, 700 * 4096..<701 * 4096, 2047 * 4096..<2048 * 4096])
             try map.sync(offset: 700 * 4096, length: 1)
@@ -142,7 +151,7 @@ struct ProcessIsolatedTests {
             try map.sync()
             let stats = map.statistics
             precondition(map.dirtyRanges().isEmpty && stats.blocksFlushed == 5 && stats.flushCalls == 3)
-            precondition(!ProcessMaps.isWritable(map.bytes, at: 700 * 4096))
+            if tracking == .mprotect { precondition(!ProcessMaps.isWritable(map.bytes, at: 700 * 4096)) }
             try map.close()
             let data = try Data(contentsOf: URL(fileURLWithPath: file.path))
             precondition(data[700 * 4096 + 9] == UInt8(700 % 251) && data[2047 * 4096 + 9] == UInt8(2047 % 251))
@@ -160,7 +169,8 @@ struct ProcessIsolatedTests {
         await #expect(processExitsWith: .success) {
             let file = TemporaryFile(in: "/dev/shm")
             func cycle(check: Bool = false) throws {
-                let map = try TrackedMapping(path: file.path, length: 1 << 20, options: [.create])
+                let map = try TrackedMapping(
+                    path: file.path, length: 1 << 20, options: [.create], configuration: .init(tracking: .mprotect))
                 for block in stride(from: 0, to: 256, by: 5) { map.bytes[block * 4096] = 1 }
                 try map.sync(offset: 0, length: 512 << 10)
                 if check {

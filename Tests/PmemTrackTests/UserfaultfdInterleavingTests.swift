@@ -113,6 +113,24 @@ struct UserfaultfdInterleavingTests {
     /// store from every record: B waits for the block lock, then flushes it.
     @Test("a collect publishing a block that a sync holds after its flush waits, and the store is flushed")
     func publishWaitsForClean() throws {
+        let (flushes, bWaited, dirty, stored) = try Self.publishDuringClean(mutant: nil)
+        #expect(bWaited, "B's collect must wait for A's clear of block 4")
+        #expect(flushes == ["4..<5", "4..<5"], "B flushed the later store")
+        #expect(dirty.isEmpty)
+        #expect(stored == 2)
+    }
+
+    @Test("the interleaving catches a collect that publishes without the block lock")
+    func catchesPublishWithoutBlockLock() throws {
+        // B still waits, but in its walk, after A's clear already erased the
+        // DIRTY bit its collect set.
+        let (flushes, _, dirty, _) = try Self.publishDuringClean(mutant: .publishWithoutBlockLock)
+        #expect(flushes == ["4..<5"] && dirty.isEmpty, "the mutant is caught: the later store is in no flush and not dirty")
+    }
+
+    static func publishDuringClean(
+        mutant: ProtocolMutant?
+    ) throws -> (flushes: [String], bWaited: Bool, dirty: [Range<Int>], stored: UInt8) {
         let file = TemporaryFile()
         let flushes = Mutex<[String]>([])
         let pause = PausePoint(1)
@@ -123,7 +141,8 @@ struct UserfaultfdInterleavingTests {
                 if once.claim() { pause.arrive(1) }
             }
         }
-        let map = try TrackedMapping.forTesting(path: file.path, length: 1 << 20, syncHook: hook, tracking: .userfaultfd)
+        let map = try TrackedMapping.forTesting(
+            path: file.path, length: 1 << 20, syncHook: hook, tracking: .userfaultfd, mutant: mutant)
         defer { try? map.close() }
         nonisolated(unsafe) let bytes = map.bytes
         bytes[4 * Self.block] = 1
@@ -134,12 +153,10 @@ struct UserfaultfdInterleavingTests {
         let b = Thread { try! map.sync() }
         b.start()
         Steps.waitUntil("B waits for block 4 or returns") { pmt_lock_sleepers(map.index.raw) > 0 || b.isFinished }
-        #expect(!b.isFinished, "B's collect must wait for A's clear of block 4")
+        let bWaited = !b.isFinished
         pause.release()
         Steps.join(a, b)
-        #expect(flushes.withLock { $0 } == ["4..<5", "4..<5"], "B flushed the later store")
-        #expect(map.dirtyRanges().isEmpty)
         let contents = try #require(FileManager.default.contents(atPath: file.path))
-        #expect(contents[4 * Self.block + 1] == 2)
+        return (flushes.withLock { $0 }, bWaited, map.dirtyRanges(), contents[4 * block + 1])
     }
 }

@@ -28,19 +28,17 @@ enum ProtocolMutant: Sendable, CaseIterable {
     /// (h) userfaultfd: the sync clears DIRTY on its runs without flushing
     /// them.
     case cleanWithoutFlush
-
-    /// Whether the oracle stress test catches it within its bound. The two
-    /// userfaultfd races need a collect to land inside another collect's
-    /// window of a few microseconds (held open for 2 ms by the mutant);
-    /// in measured runs of 2·10⁶ stores the stress did not hit it, so those
-    /// two are caught by deterministic interleaving tests and by the model.
-    var caughtByStress: Bool { self != .publishAfterRelease && self != .scanThenProtect }
+    /// (i) userfaultfd: the collect marks blocks DIRTY without their block
+    /// locks. A sync holding a block between its flush and its clear then
+    /// erases the DIRTY bit of a store it never flushed, which the collect
+    /// has already taken out of the kernel's written set.
+    case publishWithoutBlockLock
 
     /// The backends whose code the mutant changes.
     var backends: [TrackedMapping.TrackingMode] {
         switch self {
         case .cleanBeforeProtect, .unlockedFault, .cleanUntagged: [.mprotect]
-        case .publishAfterRelease, .scanThenProtect, .cleanWithoutFlush: [.userfaultfd]
+        case .publishAfterRelease, .scanThenProtect, .cleanWithoutFlush, .publishWithoutBlockLock: [.userfaultfd]
         }
     }
 }

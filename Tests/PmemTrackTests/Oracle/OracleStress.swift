@@ -32,6 +32,10 @@ final class OracleStress: @unchecked Sendable {
         var flushFailurePercent = 0
         /// Runs a sync flushes before one drain (FileSyncFlusher batches).
         var runsPerDrain = 1
+        /// Each writer sleeps this long after each store (0: never): a slow
+        /// write rate leaves pages unwritten between two collects, which the
+        /// userfaultfd races need to become visible.
+        var writerPauseMicroseconds: UInt32 = 0
         var tracking: TrackedMapping.TrackingMode = .mprotect
         var flushPath: FlushPath = .msync
     }
@@ -147,6 +151,7 @@ final class OracleStress: @unchecked Sendable {
                 ledger[word].store(stamp, ordering: .releasing)
             }
             storesMade.add(1, ordering: .relaxed)
+            if configuration.writerPauseMicroseconds > 0 { usleep(configuration.writerPauseMicroseconds) }
         }
     }
 
