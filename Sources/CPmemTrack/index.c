@@ -105,20 +105,34 @@ size_t pmt_index_resident_bytes(const pmt_index *index) {
 /// Stops at the first summary bit already set: whoever set it finished this
 /// path first, and a clearer that clears it afterwards re-reads the word
 /// below and restores it (see clear_summaries), so nothing stays lost.
-static void set_summaries(pmt_index *index, pmt_tag tag, unsigned level, uint64_t w) {
+/// Returns whether it set any summary bit.
+static bool set_summaries(pmt_index *index, pmt_tag tag, unsigned level, uint64_t w) {
+    bool changed = false;
     for (unsigned l = level + 1; l < index->levels; l++) {
         _Atomic uint64_t *word = &index->tag[tag][l][w / WORD_BITS];
         // A plain load first: in the common case the bit is set and the
         // cache line stays shared instead of bouncing between cores.
-        if (atomic_load(word) & bit(w)) return;
+        if (atomic_load(word) & bit(w)) return changed;
         atomic_fetch_or(word, bit(w));
+        changed = true;
         w /= WORD_BITS;
     }
+    return changed;
 }
+
+static void clear_summaries(pmt_index *index, pmt_tag tag, unsigned level, uint64_t w);
 
 static inline void set_mask(pmt_index *index, pmt_tag tag, uint64_t w, uint64_t mask) {
     atomic_fetch_or(&index->tag[tag][0][w], mask);
-    set_summaries(index, tag, 0, w);
+    // A clear may empty the word between our OR and our summary pass, and
+    // clear the summary path before we set it again: the path would then
+    // mark an empty word for good (harmless to searches, but the invariant
+    // "summary bit iff the word below is non-empty" would not hold once the
+    // index is quiet). So a setter that set summary bits and finds its word
+    // empty takes the path down again as a clearer would; clear_summaries
+    // re-reads each word below and restores the path if it was refilled.
+    if (set_summaries(index, tag, 0, w) && atomic_load(&index->tag[tag][0][w]) == 0)
+        clear_summaries(index, tag, 0, w);
 }
 
 void pmt_index_set(pmt_index *index, pmt_tag tag, uint64_t block) {
