@@ -26,11 +26,11 @@ struct PinTests {
         #expect(map.dirtyRanges().isEmpty && map.bytes[Self.block] == 0)
     }
 
-    @Test("read(2) into a pinned range works, and sync makes it durable while it stays dirty")
-    func readIntoPinned() throws {
+    @Test("read(2) into a pinned range works, and sync makes it durable while it stays dirty", arguments: Backends.all)
+    func readIntoPinned(tracking: TrackedMapping.TrackingMode) throws {
         let file = TemporaryFile(), input = TemporaryFile()
         let flusher = RecordingFlusher()
-        let map = try TrackedMapping.forTesting(path: file.path, length: 1 << 20, flusher: flusher)
+        let map = try TrackedMapping.forTesting(path: file.path, length: 1 << 20, flusher: flusher, tracking: tracking)
         defer { try? map.close() }
         let fd = Self.source(input, count: 3 * Self.block)
         defer { close(fd) }
@@ -61,14 +61,14 @@ struct PinTests {
         try map.sync()
         #expect(flusher.takeRuns() == [Self.block..<4 * Self.block])
         #expect(map.dirtyRanges().isEmpty)
-        #expect(!ProcessMaps.isWritable(map.bytes, at: Self.block))
+        #expect(tracking != .mprotect || !ProcessMaps.isWritable(map.bytes, at: Self.block))
     }
 
-    @Test("nested and overlapping pins keep a block pinned until the last unpin")
-    func nestedAndOverlapping() throws {
+    @Test("nested and overlapping pins keep a block pinned until the last unpin", arguments: Backends.all)
+    func nestedAndOverlapping(tracking: TrackedMapping.TrackingMode) throws {
         let file = TemporaryFile()
         let flusher = RecordingFlusher()
-        let map = try TrackedMapping.forTesting(path: file.path, length: 1 << 20, flusher: flusher)
+        let map = try TrackedMapping.forTesting(path: file.path, length: 1 << 20, flusher: flusher, tracking: tracking)
         defer { try? map.close() }
         let b = Self.block
         try map.pin(offset: 0, length: 3 * b)          // blocks 0, 1, 2

@@ -102,8 +102,8 @@ struct ProtocolInterleavingTests {
     /// TOWRITE) and stops before flushing. B walks on: it finds no TOWRITE
     /// on block 6 any more, but must still wait for A, and must not return
     /// until A has flushed it. This is why the walk follows DIRTY runs.
-    @Test("a sync waits for a block that a concurrent sync has taken")
-    func overlappingSyncsWait() throws {
+    @Test("a sync waits for a block that a concurrent sync has taken", arguments: Backends.all)
+    func overlappingSyncsWait(tracking: TrackedMapping.TrackingMode) throws {
         let file = TemporaryFile()
         let bPaused = PausePoint(1), aPaused = PausePoint(2)
         let firstTag = FirstOnly(), firstProtect = FirstOnly()
@@ -116,7 +116,7 @@ struct ProtocolInterleavingTests {
             default: break
             }
         }
-        let map = try TrackedMapping.forTesting(path: file.path, length: 1 << 20, syncHook: hook)
+        let map = try TrackedMapping.forTesting(path: file.path, length: 1 << 20, syncHook: hook, tracking: tracking)
         defer { try? map.close() }
         map.bytes[6 * Self.block] = 1
 
@@ -144,8 +144,8 @@ struct ProtocolInterleavingTests {
     /// blocks already cleaned, and blocks the sync has not reached yet. The
     /// sync must still return, having taken at most one lock step per block
     /// of the range and flushed exactly the 32 blocks tagged at its start.
-    @Test("a writer that keeps dirtying the range cannot keep a sync from returning")
-    func noLivelock() throws {
+    @Test("a writer that keeps dirtying the range cannot keep a sync from returning", arguments: Backends.all)
+    func noLivelock(tracking: TrackedMapping.TrackingMode) throws {
         let file = TemporaryFile()
         let blocks = 64
         let lockSteps = Mutex(0)
@@ -169,7 +169,8 @@ struct ProtocolInterleavingTests {
             default: break
             }
         }
-        let map = try TrackedMapping.forTesting(path: file.path, length: blocks * Self.block, syncHook: hook)
+        let map = try TrackedMapping.forTesting(
+            path: file.path, length: blocks * Self.block, syncHook: hook, tracking: tracking)
         defer { try? map.close() }
         nonisolated(unsafe) let bytes = map.bytes
         for b in stride(from: 0, to: blocks, by: 2) { bytes[b * Self.block] = 1 }
