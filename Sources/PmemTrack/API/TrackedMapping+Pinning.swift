@@ -10,8 +10,12 @@ extension TrackedMapping {
     /// pinned until each pin over it is undone with ``unpin(offset:length:)``.
     /// Unpinning leaves the blocks dirty; the next sync cleans them.
     ///
-    /// Without a pin, such writers fail with `EFAULT` on a clean block,
-    /// which is read-only until a CPU store faults on it.
+    /// With ``TrackingMode/mprotect``, such writers fail with `EFAULT` on a
+    /// clean block without a pin: it is read-only until a CPU store faults
+    /// on it. With ``TrackingMode/userfaultfd`` the kernel's own writes fault
+    /// in the kernel and are tracked without a pin; a pin is still needed
+    /// for a device writing through a long-term pin (an io_uring registered
+    /// buffer, RDMA), which the kernel reports once, when the page is pinned.
     ///
     /// - Throws: ``PmemTrackError/rangeOutOfBounds(offset:length:mappingLength:)``,
     ///   ``PmemTrackError/closed``, or ``PmemTrackError/system(_:operation:)``

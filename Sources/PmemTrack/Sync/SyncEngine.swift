@@ -52,8 +52,10 @@ import SystemPackage
 /// (``FailureLog``), even if its own retry succeeded.
 ///
 /// ## Cost
-/// O(k · log₆₄ N) index work for k dirty blocks of N, one mprotect and one
-/// flush per run of adjacent dirty blocks, and one drain per run (per
+/// The collect (userfaultfd: one PAGEMAP_SCAN walk of the range, about 1 ns
+/// per page plus 0.05 µs per written page), then O(k · log₆₄ N) index work
+/// for k dirty blocks of N, one mprotect (mprotect backend) and one flush
+/// per run of adjacent dirty blocks, and one drain per run (per
 /// ``Flusher/runsPerDrain`` runs on ordinary files).
 struct SyncEngine: Sendable {
     let index: DirtyIndex

@@ -72,7 +72,7 @@ struct WorkloadCommand: ParsableCommand {
         print("pmemtrack workload \(kind.rawValue): \(kind.summary), sync every \(interval)")
         print("file \(target.path)\(target.isTemporary ? " (temporary)" : ""): \(ByteCount.format(map.bytes.count)), "
             + "\(map.isPersistentMemory ? "persistent memory, cache flushes" : "not persistent memory, msync"), "
-            + "block \(ByteCount.format(map.blockSize))\(random ? ", random access" : "")")
+            + "\(map.trackingMode) tracking, block \(ByteCount.format(map.blockSize))\(random ? ", random access" : "")")
         print(result.table)
     }
 }

@@ -84,7 +84,11 @@ enum UserfaultfdSupport {
     }
 
     private static func selfTest(_ opener: Opener) -> Result<Void, TrackingUnavailableReason> {
-        guard case .success(let uffd) = opener.open() else { return .failure(.noSyscall(System.errno)) }
+        let uffd: Int32
+        switch opener.open() {
+        case .success(let fd): uffd = fd
+        case .failure(let errno): return .failure(.noSyscall(errno))
+        }
         defer { System.close(uffd) }
         switch System.userfaultfdHandshake(uffd, features: features) {
         case .success(let granted) where granted & PMT_UFFD_FEATURE_WP_ASYNC != 0: break

@@ -126,7 +126,9 @@ final class UserfaultfdTracker: WriteTracker, @unchecked Sendable {
         let uffd: Int32
         switch opener.open() {
         case .success(let fd): uffd = fd
-        case .failure(let errno): return .failure(.trackingUnavailable(.noSyscall(errno)))
+        // Detection succeeded in this process, so a failure here is the
+        // moment's (EMFILE, ENOMEM), not a missing feature.
+        case .failure(let errno): return .failure(.system(errno, operation: "userfaultfd"))
         }
         var keep = false
         defer { if !keep { System.close(uffd) } }
@@ -175,7 +177,11 @@ final class UserfaultfdTracker: WriteTracker, @unchecked Sendable {
         // DIRTY after arming: a store before the arm is covered by the
         // DIRTY bit, one after it by the kernel's written bit.
         let armed = Self.arm(&kernel, base: base, length: registeredLength, opener: opener, vector: vector)
-        index.set(.dirty, 0..<index.blockCount)
+        // Under the block locks, as every publication (see publish).
+        let all = 0..<index.blockCount
+        index.lock(all)
+        index.set(.dirty, all)
+        index.unlock(all)
         rearms.add(1)
         if case .failure(let error) = armed {
             kernel.generation = pmt_fork_generation()
