@@ -6,7 +6,8 @@
  * operation or system call is in the implementation.
  *
  * What is checked, in every reachable state:
- *   - the invariant "a writable block is DIRTY" (process `invariant`);
+ *   - the invariant "a writable block is DIRTY" (process `invariant`; for
+ *     COLLECT, see below);
  *   - when a sync returns without error, every store that completed before
  *     it began has been flushed (the assertion at the end of a sync);
  *   - no deadlock (spin's invalid end states).
@@ -29,15 +30,43 @@
  * drain makes them all durable, and only then are they cleaned and
  * unlocked. The fault path is unchanged.
  *
- * Mutants (compile with -DMUTANT_A, -DMUTANT_B, -DMUTANT_C or -DMUTANT_D):
+ * COLLECT models the userfaultfd backend (asynchronous write-protect and
+ * PAGEMAP_SCAN). There writable[b] is the kernel's written bit, the inverse
+ * of the block's uffd write-protect bit. A store is one kernel step: the
+ * kernel resolves a write-protect fault itself, with the store, so the
+ * block becomes written and the store lands; no signal, no block lock.
+ * A sync begins with a collect, under the mapping's collect lock: the scan
+ * visits the blocks in ascending order, one atomic step each, which
+ * re-protects a written block and reports it into the syncer's local set;
+ * then each reported block is made DIRTY under its block lock; only then is
+ * the collect lock released. Tag and walk follow, without the walk's
+ * write-protect. "A writable block is DIRTY" does not hold here; instead:
+ * a block whose data is newer than media is written, DIRTY, or reported
+ * and not yet published (the ghost count `unpublished`). The publish's
+ * block lock matters: see mutant I. COLLECT combines with FLUSH_FAILURES,
+ * BATCHED and PINS (a pin leaves the written bit alone).
+ *
+ * Mutants (compile with -DMUTANT_A etc.; F to I with COLLECT):
  *   A  the sync clears DIRTY and flushes before it write-protects;
  *   B  the fault path runs without the block lock;
  *   C  the sync write-protects and cleans blocks dirtied after it began
  *      (DIRTY without TOWRITE) without flushing them;
  *   D  (with PINS) the sync ignores pins;
  *   E  (with BATCHED) the sync cleans its blocks before the shared drain
- *      (seen by a second syncer, which then returns before that drain).
- * Each must produce a counterexample.
+ *      (seen by a second syncer, which then returns before that drain);
+ *   F  the collect releases the collect lock after its scan and before it
+ *      publishes: a second sync's scan finds clean the blocks the first
+ *      took, and it returns before they are flushed (two syncers);
+ *   G  the scan only reads the written bits; the range is write-protected
+ *      in a later step, as a soft-dirty tracker must: a store between the
+ *      read and the protect is in neither the kernel's set nor DIRTY;
+ *   H  the sync cleans its blocks without flushing them;
+ *   I  the publish does not take the block lock: it can land between
+ *      another sync's flush of the block and its clean, and that clean
+ *      erases the DIRTY (or TOWRITE) of a store the flush missed (two
+ *      syncers).
+ * Each must produce a counterexample. So must C with COLLECT (two syncers:
+ * with one, every DIRTY block is tagged).
  */
 
 #define B 2
@@ -58,6 +87,11 @@ bit writable[B];
 bit pinned[B];   /* one pinner, so a bit stands for the pin count */
 byte mem[B];     /* version of each block's data in memory: one more per store */
 byte media[B];   /* version last flushed: what survives a power loss */
+#ifdef COLLECT
+bit collecting;         /* the mapping's collect lock */
+byte unpublished[B];    /* ghost: how many syncers hold the block collected
+                           and not yet DIRTY */
+#endif
 
 inline lock(b)   { atomic { locked[b] == 0 -> locked[b] = 1 } }
 inline unlock(b) { locked[b] = 0 }
@@ -76,18 +110,28 @@ inline fault(b) {
 
 proctype writer() {
     byte n = 0;
+#ifdef COLLECT
+    bit b;      /* a byte makes gcc warn about pan's undo of the store */
+#else
     byte b;
+#endif
     do
     :: n < WRITES ->
         if
         :: b = 0
         :: b = 1
         fi;
+#ifdef COLLECT
+        /* A store: the kernel resolves a write-protect fault itself, under
+           the page-table lock, with the store: written, and it lands. */
+        atomic { mem[b]++; writable[b] = 1 };
+#else
         /* A store: lands if the block is writable, else faults and retries. */
         do
         :: atomic { writable[b] -> mem[b]++ }; break
         :: atomic { !writable[b] -> skip }; fault(b)
         od;
+#endif
         n++
     :: else -> break
     od
@@ -120,12 +164,19 @@ inline visit(b) {
             p = pinned[b];                /* stable: pin and unpin take the lock */
 #endif
             /* Without PINS (or with mutant D, which ignores pins) p stays 0. */
+#ifndef COLLECT
             if
             :: !p -> writable[b] = 0      /* write-protect, unless pinned */
             :: else -> skip
             fi;
+#endif
+            /* COLLECT: no write-protect here; the collect re-protected. */
             if
+#ifdef MUTANT_H
+            :: skip;                      /* "flushed" without flushing */
+#else
             :: media[b] = mem[b];         /* flush and drain */
+#endif
                if
                :: !p -> dirty[b] = 0; towrite[b] = 0
                :: else -> skip            /* pinned: stays DIRTY and writable */
@@ -139,7 +190,11 @@ inline visit(b) {
         :: else ->
 #ifdef MUTANT_C
             if
+#ifdef COLLECT
+            :: dirty[b] -> dirty[b] = 0
+#else
             :: dirty[b] -> writable[b] = 0; dirty[b] = 0
+#endif
             :: else -> skip
             fi
 #else
@@ -165,10 +220,12 @@ inline prepare(b, held, ours, pb) {
 #if defined(PINS) && !defined(MUTANT_D)
             pb = pinned[b];
 #endif
+#ifndef COLLECT
             if
             :: !pb -> writable[b] = 0
             :: else -> skip
             fi;
+#endif
 #ifdef MUTANT_E
             if
             :: !pb -> dirty[b] = 0
@@ -204,6 +261,71 @@ inline hand_back(b, ours) {
 }
 #endif
 
+#ifdef COLLECT
+/* One block of the scan (PAGEMAP_SCAN with PM_SCAN_WP_MATCHING), one step:
+   if the block is written, write-protect it again and report it into the
+   syncer's local set `cb`. */
+inline scan(b, cb) {
+    atomic {
+        if
+        :: writable[b] -> writable[b] = 0; cb = 1; unpublished[b]++
+        :: else -> cb = 0
+        fi
+    }
+}
+
+/* Mutant G's scan: reports a written block but leaves it written. */
+inline scan_read(b, cb) {
+    atomic {
+        if
+        :: writable[b] -> cb = 1; unpublished[b]++
+        :: else -> cb = 0
+        fi
+    }
+}
+
+/* Publishes a reported block: DIRTY, under the block lock. The lock keeps
+   the publish out of another sync's flush-to-clean window, whose clean
+   would erase a DIRTY (and TOWRITE) that its flush does not cover. */
+inline publish(b, cb) {
+    if
+    :: cb ->
+#ifdef MUTANT_I
+        atomic { dirty[b] = 1; unpublished[b]--; cb = 0 }
+#else
+        lock(b);
+        atomic { dirty[b] = 1; unpublished[b]--; cb = 0 };
+        unlock(b)
+#endif
+    :: else -> skip
+    fi
+}
+
+/* Step 0: collect. The collect lock is held from before the scan until
+   every reported block is DIRTY. */
+inline collect() {
+    atomic { collecting == 0 -> collecting = 1 };
+#ifdef MUTANT_G
+    scan_read(0, c0);
+    scan_read(1, c1);
+    writable[0] = 0;    /* then UFFDIO_WRITEPROTECT over the range, */
+    writable[1] = 0;    /* page by page */
+#else
+    scan(0, c0);        /* ascending */
+    scan(1, c1);
+#endif
+#ifdef MUTANT_F
+    collecting = 0;
+    publish(0, c0);
+    publish(1, c1)
+#else
+    publish(0, c0);
+    publish(1, c1);
+    collecting = 0
+#endif
+}
+#endif
+
 proctype syncer() {
     byte obligation0, obligation1;
     byte round = 0;
@@ -213,11 +335,17 @@ proctype syncer() {
 #ifdef BATCHED
     bit held0, held1, ours0, ours1, p0, p1;
 #endif
+#ifdef COLLECT
+    bit c0, c1;     /* the scan's reports, not yet published */
+#endif
     do
     :: round < SYNCS ->
         failed = 0;
         /* Every store that completed before the sync begins. */
         atomic { obligation0 = mem[0]; obligation1 = mem[1] };
+#ifdef COLLECT
+        collect();
+#endif
         tag(0);
         tag(1);
 #ifdef BATCHED
@@ -261,19 +389,34 @@ proctype pinner() {
     :: b = 0
     :: b = 1
     fi;
+#ifdef COLLECT
+    lock(b); dirty[b] = 1; pinned[b] = 1; unlock(b);   /* makeWritable: nothing */
+#else
     lock(b); dirty[b] = 1; writable[b] = 1; pinned[b] = 1; unlock(b);
+#endif
     mem[b]++;
     mem[b]++;
     lock(b); pinned[b] = 0; unlock(b)
 }
 #endif
 
+#ifdef COLLECT
+/* Checked in every state: data newer than media is in the kernel's written
+   set, DIRTY, or in a syncer's collected, not yet published set. */
+#define TRACKED(b) (writable[b] || dirty[b] || unpublished[b] > 0 || media[b] >= mem[b])
+#define NEWER_IS_TRACKED (TRACKED(0) && TRACKED(1))
+active proctype invariant() {
+end:
+    atomic { !NEWER_IS_TRACKED -> assert(NEWER_IS_TRACKED) }
+}
+#else
 /* Checked in every state: a writable block is DIRTY. */
 #define WRITABLE_IS_DIRTY ((!writable[0] || dirty[0]) && (!writable[1] || dirty[1]))
 active proctype invariant() {
 end:
     atomic { !WRITABLE_IS_DIRTY -> assert(WRITABLE_IS_DIRTY) }
 }
+#endif
 
 init {
     atomic {
