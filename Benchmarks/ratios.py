@@ -32,14 +32,20 @@ SUFFIX = ".histogram.samples.tsv"
 
 # Metrics each suite records; --expect checks them.
 PRECISION = {"flush_excess_blocks", "flush_shortfall_blocks"}
+BACKENDS = {"userfaultfd_ns", "mprotect_ns"}
 REQUIRED = {
-    "FaultCost": [{"pmemtrack_ns", "c_handler_ns"}],
+    "FaultCost": [{"pmemtrack_ns", "c_handler_ns"}, {"pmemtrack_ns", "c_uffd_ns"}, BACKENDS],
     "SyncCost": [
         {"pmemtrack_ns", "raw_ns"} | PRECISION,
+        {"pmemtrack_ns", "raw_uffd_ns"} | PRECISION,
         {"pmemtrack_ns", "persist_whole_ns"} | PRECISION,
         {"pmemtrack_ns", "msync_whole_ns"} | PRECISION,
     ],
-    "SizeScaling": [{"sync_small_ns", "sync_large_ns"} | PRECISION, {"raw_small_ns", "raw_large_ns"}],
+    "SizeScaling": [
+        {"sync_small_ns", "sync_large_ns"} | PRECISION,
+        {"raw_small_ns", "raw_large_ns"},
+        BACKENDS | PRECISION,
+    ],
     "EndToEnd": [{"pmemtrack_ns", "persist_whole_ns"} | PRECISION],
     "IndexOps": [{"index_set_ns", "index_enumerate_ns", "index_clear_ns",
                   "bitmap_set_ns", "bitmap_enumerate_ns", "bitmap_clear_ns"}],
@@ -48,6 +54,7 @@ REQUIRED = {
 TARGET_FAULT = 1.10
 TARGET_SYNC = 1.15
 TARGET_SIZE = 1.10
+TARGET_END_TO_END_UFFD = 0.35   # userfaultfd backend at 1 % dirty
 
 
 def load(directory):
@@ -115,7 +122,7 @@ def report(results):
         total += 1
         met += ok
 
-    lines += ["## First-write fault cost (PmemTrack / minimal C handler, same pages)", ""]
+    lines += ["## First-write fault cost, mprotect backend (PmemTrack / minimal C handler, same pages)", ""]
     rows = []
     for name, m in by_target(results, "FaultCost"):
         if not has(m, "pmemtrack_ns", "c_handler_ns"):
@@ -127,7 +134,29 @@ def report(results):
                      f"{ratio:.2f}", f"≤ {TARGET_FAULT:.2f}", verdict(ratio, TARGET_FAULT)])
     lines += table(["benchmark", "PmemTrack / fault", "C handler / fault", "ratio", "target", "met"], rows)
 
-    lines += ["", "## Sync vs the raw work (mprotect of each run + the flushes PmemTrack makes, untracked)", ""]
+    lines += ["", "## First-write cost, userfaultfd backend (PmemTrack / minimal C async write-protect on the shadow, same pages)", ""]
+    rows = []
+    for name, m in by_target(results, "FaultCost"):
+        if not has(m, "pmemtrack_ns", "c_uffd_ns"):
+            continue
+        n = number(r"n=(\d+)", name) or 1
+        ratio = p50(m["pmemtrack_ns"]) / p50(m["c_uffd_ns"])
+        count(ratio <= TARGET_FAULT)
+        rows.append([pretty(name), duration(p50(m["pmemtrack_ns"]) / n), duration(p50(m["c_uffd_ns"]) / n),
+                     f"{ratio:.2f}", f"≤ {TARGET_FAULT:.2f}", verdict(ratio, TARGET_FAULT)])
+    lines += table(["benchmark", "PmemTrack / first write", "C async WP / first write", "ratio", "target", "met"], rows)
+
+    lines += ["", "## First-write cost, userfaultfd / mprotect backend (two tracked mappings of one file; no target)", ""]
+    rows = []
+    for name, m in by_target(results, "FaultCost"):
+        if not has(m, *BACKENDS):
+            continue
+        n = number(r"n=(\d+)", name) or 1
+        rows.append([pretty(name), duration(p50(m["userfaultfd_ns"]) / n), duration(p50(m["mprotect_ns"]) / n),
+                     f"{p50(m['userfaultfd_ns']) / p50(m['mprotect_ns']):.2f}"])
+    lines += table(["benchmark", "userfaultfd / first write", "mprotect / first write", "ratio"], rows)
+
+    lines += ["", "## Sync vs the raw work, mprotect backend (mprotect of each run + the flushes PmemTrack makes, untracked)", ""]
     rows = []
     for name, m in by_target(results, "SyncCost"):
         if not has(m, "pmemtrack_ns", "raw_ns"):
@@ -138,7 +167,18 @@ def report(results):
                      f"{ratio:.2f}", f"≤ {TARGET_SYNC:.2f}", verdict(ratio, TARGET_SYNC)])
     lines += table(["benchmark", "PmemTrack sync", "raw work", "ratio", "target", "met"], rows)
 
-    lines += ["", "## Sync vs flushing the whole mapping (no target; < 1: PmemTrack is faster)", ""]
+    lines += ["", "## Sync vs the raw work, userfaultfd backend (one PAGEMAP_SCAN that re-protects + the same flushes, on the shadow)", ""]
+    rows = []
+    for name, m in by_target(results, "SyncCost"):
+        if not has(m, "pmemtrack_ns", "raw_uffd_ns"):
+            continue
+        ratio = p50(m["pmemtrack_ns"]) / p50(m["raw_uffd_ns"])
+        count(ratio <= TARGET_SYNC)
+        rows.append([pretty(name), duration(p50(m["pmemtrack_ns"])), duration(p50(m["raw_uffd_ns"])),
+                     f"{ratio:.2f}", f"≤ {TARGET_SYNC:.2f}", verdict(ratio, TARGET_SYNC)])
+    lines += table(["benchmark", "PmemTrack sync", "raw work", "ratio", "target", "met"], rows)
+
+    lines += ["", "## Sync vs flushing the whole mapping, mprotect backend (no target; < 1: PmemTrack is faster)", ""]
     rows = []
     for name, m in by_target(results, "SyncCost"):
         whole = m.get("persist_whole_ns") or m.get("msync_whole_ns")
@@ -149,7 +189,7 @@ def report(results):
         rows.append([pretty(name), duration(p50(m["pmemtrack_ns"])), f"{duration(p50(whole))} ({kind})", f"{ratio:.3g}"])
     lines += table(["benchmark", "PmemTrack sync", "whole mapping", "ratio"], rows)
 
-    lines += ["", "## Sync time against mapping size (64 GiB sparse / 1 GiB, same k)", ""]
+    lines += ["", "## Sync time against mapping size, mprotect backend (64 GiB sparse / 1 GiB, same k)", ""]
     rows = []
     for name, m in by_target(results, "SizeScaling"):
         if has(m, "sync_small_ns", "sync_large_ns"):
@@ -164,18 +204,33 @@ def report(results):
                          duration(p50(m["raw_large_ns"])), f"{ratio:.2f}", "—", "—"])
     lines += table(["benchmark", "small mapping", "large mapping", "ratio", "target", "met"], rows)
 
-    lines += ["", "## End to end: faults + sync vs stores + whole-mapping pmem_persist", ""]
-    rows, points = [], []
-    for name, m in sorted(by_target(results, "EndToEnd"), key=lambda item: number(r"dirty_([\d.]+)%", item[0]) or 0):
-        if not has(m, "pmemtrack_ns", "persist_whole_ns"):
+    lines += ["", "## Sync of one block, userfaultfd / mprotect backend, by what the scan walks (no target; > 1: mprotect is faster)", ""]
+    rows = []
+    for name, m in by_target(results, "SizeScaling"):
+        if not has(m, *BACKENDS):
             continue
-        ratio = p50(m["pmemtrack_ns"]) / p50(m["persist_whole_ns"])
-        fraction = number(r"dirty_([\d.]+)%", name)
-        if fraction is not None:
-            points.append((fraction, ratio))
-        rows.append([pretty(name), duration(p50(m["pmemtrack_ns"])), duration(p50(m["persist_whole_ns"])), f"{ratio:.3g}"])
-    lines += table(["benchmark", "PmemTrack", "whole persist", "ratio"], rows)
-    lines += ["", f"Crossover: {crossover(points)}"]
+        rows.append([pretty(name), duration(p50(m["userfaultfd_ns"])), duration(p50(m["mprotect_ns"])),
+                     f"{p50(m['userfaultfd_ns']) / p50(m['mprotect_ns']):.3g}"])
+    lines += table(["benchmark", "userfaultfd sync", "mprotect sync", "ratio"], rows)
+
+    for backend, title in (("mprotect", "mprotect backend: faults + sync"), ("userfaultfd", "userfaultfd backend: stores + sync")):
+        lines += ["", f"## End to end, {title} vs stores + whole-mapping pmem_persist", ""]
+        rows, points = [], []
+        for name, m in sorted(by_target(results, "EndToEnd"), key=lambda item: number(r"dirty_([\d.]+)%", item[0]) or 0):
+            if not has(m, "pmemtrack_ns", "persist_whole_ns") or (("userfaultfd" in name) != (backend == "userfaultfd")):
+                continue
+            ratio = p50(m["pmemtrack_ns"]) / p50(m["persist_whole_ns"])
+            fraction = number(r"dirty_([\d.]+)%", name)
+            if fraction is not None:
+                points.append((fraction, ratio))
+            target, met_cell = "—", "—"
+            if backend == "userfaultfd" and fraction == 1:
+                target, met_cell = f"≤ {TARGET_END_TO_END_UFFD:.2f}", verdict(ratio, TARGET_END_TO_END_UFFD)
+                count(ratio <= TARGET_END_TO_END_UFFD)
+            rows.append([pretty(name), duration(p50(m["pmemtrack_ns"])), duration(p50(m["persist_whole_ns"])),
+                         f"{ratio:.3g}", target, met_cell])
+        lines += table(["benchmark", "PmemTrack", "whole persist", "ratio", "target", "met"], rows)
+        lines += ["", f"Crossover: {crossover(points)}"]
 
     lines += ["", "## Flush-set precision (blocks written / blocks flushed, every sample)", ""]
     rows = []

@@ -5,6 +5,10 @@
 // PmemTrack (re-protected by a sync) and under the C handler (re-protected
 // by mprotect on the shadow mapping of the same file). Only the stores are
 // timed. Target (reported, not enforced): PmemTrack ≤ 1.10 × the C handler.
+//
+// The userfaultfd backend has its own two comparisons (FaultCost+Userfaultfd.swift),
+// on both flush paths' file systems: against a minimal C asynchronous
+// write-protect setup on the shadow, and against the mprotect backend.
 
 import Benchmark
 import BenchmarkBaselines
@@ -35,12 +39,13 @@ let benchmarks: @Sendable () -> Void = {
             setup: {
                 let file = try BenchmarkFile(
                     in: BenchRun.pmemDirectory, length: span * TrackedMapping.pageSize, sparse: false,
-                    flushMode: .automatic, shadow: .populated)
+                    flushMode: .automatic, tracking: .mprotect, shadow: .populated)
                 try file.protectShadow()
                 return file
             }
         )
     }
+    userfaultfdBenchmarks(faults: faults, patterns: patterns)
 }
 
 private func measurePmemTrack(_ benchmark: Benchmark, _ file: BenchmarkFile, _ pattern: DirtyPattern) throws {

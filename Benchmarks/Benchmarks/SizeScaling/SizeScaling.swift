@@ -6,6 +6,9 @@
 // The same comparison for the raw work (mprotect + flush per run, on shadow
 // mappings of the same files) tells how much of any difference is the
 // kernel's (page tables spread over 64 GiB) rather than PmemTrack's index.
+//
+// These use the mprotect backend. The userfaultfd backend's sync scans page
+// tables, so its cost follows the mapping's size: SizeScaling+Backends.swift.
 
 import Benchmark
 import BenchmarkBaselines
@@ -52,6 +55,7 @@ let benchmarks: @Sendable () -> Void = {
             }
         )
     }
+    backendBenchmarks(small: small, large: large)
 }
 
 /// Both sparse, so that the size is all that differs.
@@ -62,7 +66,8 @@ private struct Files {
     init(small: Int, large: Int, shadow: BenchmarkFile.Shadow) throws {
         let open = { (length: Int) in
             try BenchmarkFile(
-                in: BenchRun.pmemDirectory, length: length, sparse: true, flushMode: .cacheFlush, shadow: shadow)
+                in: BenchRun.pmemDirectory, length: length, sparse: true, flushMode: .cacheFlush, tracking: .mprotect,
+                shadow: shadow)
         }
         self.small = try open(small)
         self.large = try open(large)

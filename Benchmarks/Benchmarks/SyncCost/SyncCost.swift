@@ -12,6 +12,9 @@
 //
 // Each iteration first dirties the k blocks (PmemTrack: stores that fault;
 // baselines: stores into the shadow mapping), outside the timed window.
+//
+// These use the mprotect backend; the userfaultfd backend's comparison with
+// its own raw work is in SyncCost+Userfaultfd.swift.
 
 import Benchmark
 import BenchmarkBaselines
@@ -51,11 +54,12 @@ let benchmarks: @Sendable () -> Void = {
                 measureBaseline: { try measureWhole($0, $1, $2, $3, path) })
         }
     }
+    userfaultfdBenchmarks(length: length)
 }
 
 /// One benchmark: PmemTrack's sync of `k` spread blocks against a baseline
 /// on the same pages of the same file, the two alternating which goes first.
-private func syncComparison(
+func syncComparison(
     _ name: String, k: Int, baseline: BenchmarkMetric,
     setup: @escaping () throws -> BenchmarkFile,
     measureBaseline: @escaping (Benchmark, BenchmarkFile, DirtyPattern, UInt8) throws -> Void
@@ -84,18 +88,24 @@ enum FlushPath {
     /// A cache-flush file is tmpfs, allocated and populated like a pmem
     /// device, so the whole-mapping flush walks real pages. An msync file is
     /// sparse on disk: msync writes back dirty pages only, wherever they are.
-    func file(length: Int) throws -> BenchmarkFile {
+    /// `shadow` overrides the path's own.
+    func file(
+        length: Int, tracking: TrackedMapping.TrackingMode = .mprotect, shadow: BenchmarkFile.Shadow? = nil
+    ) throws -> BenchmarkFile {
         switch self {
         case .cacheFlush:
             try BenchmarkFile(
-                in: BenchRun.pmemDirectory, length: length, sparse: false, flushMode: .cacheFlush, shadow: .populated)
+                in: BenchRun.pmemDirectory, length: length, sparse: false, flushMode: .cacheFlush, tracking: tracking,
+                shadow: shadow ?? .populated)
         case .msync:
-            try BenchmarkFile(in: BenchRun.fileDirectory, length: length, sparse: true, flushMode: .msync, shadow: .lazy)
+            try BenchmarkFile(
+                in: BenchRun.fileDirectory, length: length, sparse: true, flushMode: .msync, tracking: tracking,
+                shadow: shadow ?? .lazy)
         }
     }
 }
 
-private func measurePmemTrack(_ benchmark: Benchmark, _ file: BenchmarkFile, _ pattern: DirtyPattern, _ value: UInt8) throws {
+func measurePmemTrack(_ benchmark: Benchmark, _ file: BenchmarkFile, _ pattern: DirtyPattern, _ value: UInt8) throws {
     touch(file.map.bytes.baseAddress!, pattern.blocks, blockSize: file.blockSize, value: value)
     let sync = try file.measuredSync(written: pattern.blocks.count)
     benchmark.measurement(Metric.pmemtrack, sync.nanoseconds)

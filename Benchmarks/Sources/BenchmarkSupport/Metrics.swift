@@ -15,6 +15,16 @@ public enum Metric {
     public static let cHandler = BenchmarkMetric.custom("c_handler_ns")
     /// The same sync as raw system calls and flushes, untracked (ns).
     public static let raw = BenchmarkMetric.custom("raw_ns")
+    /// The same first stores on a shadow mapping with a userfaultfd of its
+    /// own, armed for asynchronous write-protect (ns).
+    public static let cUffd = BenchmarkMetric.custom("c_uffd_ns")
+    /// A userfaultfd sync's raw work on that shadow: one PAGEMAP_SCAN that
+    /// re-protects, plus the flushes PmemTrack makes (ns).
+    public static let rawUffd = BenchmarkMetric.custom("raw_uffd_ns")
+    /// The same window on two tracked mappings of one file, one per
+    /// backend, when a benchmark compares the backends (ns).
+    public static let userfaultfd = BenchmarkMetric.custom("userfaultfd_ns")
+    public static let mprotect = BenchmarkMetric.custom("mprotect_ns")
     /// pmem_persist of the whole mapping (ns).
     public static let persistWhole = BenchmarkMetric.custom("persist_whole_ns")
     /// msync of the whole mapping (ns).

@@ -15,9 +15,13 @@ enum FlushPolicy: String, CaseIterable, ExpressibleByArgument {
     case flushEverything = "flush-everything"
 
     /// Opens a fresh subject for this policy on a new file at `path`.
-    func subject(path: String, length: Int, blockSize: Int) throws -> any GrowthSubject {
+    /// `tracking` is clean-on-sync's backend.
+    func subject(
+        path: String, length: Int, blockSize: Int, tracking: TrackedMapping.TrackingMode
+    ) throws -> any GrowthSubject {
         switch self {
-        case .cleanOnSync: return try TrackedSubject(path: path, length: length, blockSize: blockSize)
+        case .cleanOnSync:
+            return try TrackedSubject(path: path, length: length, blockSize: blockSize, tracking: tracking)
         case .neverClean, .flushEverything:
             return try PlainSubject(path: path, length: length, blockSize: blockSize, flushEverything: self == .flushEverything)
         }
@@ -27,6 +31,8 @@ enum FlushPolicy: String, CaseIterable, ExpressibleByArgument {
 /// A mapping the experiment writes blocks of and syncs.
 protocol GrowthSubject: AnyObject {
     var isPersistentMemory: Bool { get }
+    /// The tracking backend in use; nil for an untracked mapping.
+    var trackingMode: TrackedMapping.TrackingMode? { get }
     /// Stores into block `block`.
     func write(block: Int, stamp: UInt64)
     /// Makes the writes durable; returns the bytes handed to the flush.
@@ -39,11 +45,14 @@ final class TrackedSubject: GrowthSubject {
     let map: TrackedMapping
     var flushedSoFar: UInt64 = 0
 
-    init(path: String, length: Int, blockSize: Int) throws {
-        map = try TrackedMapping(path: path, length: length, options: [.create, .exclusive], configuration: .init(blockSize: blockSize))
+    init(path: String, length: Int, blockSize: Int, tracking: TrackedMapping.TrackingMode) throws {
+        map = try TrackedMapping(
+            path: path, length: length, options: [.create, .exclusive],
+            configuration: .init(blockSize: blockSize, tracking: tracking))
     }
 
     var isPersistentMemory: Bool { map.isPersistentMemory }
+    var trackingMode: TrackedMapping.TrackingMode? { map.trackingMode }
 
     func write(block: Int, stamp: UInt64) {
         map.bytes.storeBytes(of: stamp, toByteOffset: block * map.blockSize, as: UInt64.self)
@@ -70,6 +79,7 @@ final class PlainSubject: GrowthSubject {
     let length: Int
     let blockSize: Int
     let isPersistentMemory: Bool
+    var trackingMode: TrackedMapping.TrackingMode? { nil }
     let flushEverything: Bool
     var everWritten: [UInt64]
     /// For the fdatasync that drains never-clean's runs on an ordinary file.

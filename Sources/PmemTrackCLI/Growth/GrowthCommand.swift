@@ -45,6 +45,9 @@ struct GrowthCommand: ParsableCommand {
     @Option(help: "Seed of the working sets.")
     var seed: UInt64 = 1
 
+    @Option(help: "Clean-on-sync's tracking backend: \(TrackingOption.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var tracking = TrackingOption.automatic
+
     func validate() throws {
         if epochs < 1 { throw ValidationError("--epochs must be at least 1") }
         if blocksPerEpoch < 1 || blocksPerEpoch > size.bytes / blockSize {
@@ -61,20 +64,23 @@ struct GrowthCommand: ParsableCommand {
     func run() throws {
         let experiment = GrowthExperiment(
             length: size.bytes, blockSize: blockSize, epochs: epochs, blocksPerEpoch: blocksPerEpoch,
-            seed: seed, directory: directory)
+            seed: seed, directory: directory, tracking: tracking.mode)
         let sets = experiment.workingSets()
         var samples: [GrowthExperiment.Sample] = []
         var persistentMemory = false
+        var trackingInUse: TrackedMapping.TrackingMode?
         for policy in selectedPolicies()! {
             var progress = ProgressLine(label: "growth \(policy.rawValue)", total: epochs << 10)
             let result = try experiment.run(policy, sets: sets) { progress.update(done: $0 << 10) }
             progress.finish()
             samples += result.samples
             persistentMemory = result.isPersistentMemory
+            if let mode = result.trackingMode { trackingInUse = mode }
         }
         let flushPath = persistentMemory ? "cache flushes" : "msync"
         try GrowthExperiment.csv(samples).write(toFile: csv, atomically: true, encoding: .utf8)
-        let title = "Flush-set growth: \(ByteCount.format(size.bytes)) mapping, \(blocksPerEpoch) random \(ByteCount.format(blockSize)) blocks per epoch, \(flushPath)"
+        let backend = trackingInUse.map { ", \(TrackingOption.name(of: $0)) tracking" } ?? ""
+        let title = "Flush-set growth: \(ByteCount.format(size.bytes)) mapping, \(blocksPerEpoch) random \(ByteCount.format(blockSize)) blocks per epoch, \(flushPath)\(backend)"
         try GrowthChart(title: title, samples: samples).svg().write(toFile: svg, atomically: true, encoding: .utf8)
 
         print("pmemtrack growth: \(title)")

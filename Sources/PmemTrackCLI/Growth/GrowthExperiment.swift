@@ -1,4 +1,5 @@
 import Foundation
+import PmemTrack
 
 /// The flush-set growth experiment: over `epochs` epochs, write a random
 /// working set of `blocksPerEpoch` blocks, then sync; the same working sets
@@ -11,6 +12,8 @@ struct GrowthExperiment {
     var blocksPerEpoch: Int
     var seed: UInt64
     var directory: String
+    /// Clean-on-sync's tracking backend.
+    var tracking: TrackedMapping.TrackingMode = .automatic
 
     struct Sample {
         var epoch: Int
@@ -32,10 +35,14 @@ struct GrowthExperiment {
         }
     }
 
-    func run(_ policy: FlushPolicy, sets: [[Int]], progress: (Int) -> Void = { _ in }) throws -> (samples: [Sample], isPersistentMemory: Bool) {
+    /// The samples, whether the file was persistent memory, and the
+    /// tracking backend in use (nil for the untracked policies).
+    func run(
+        _ policy: FlushPolicy, sets: [[Int]], progress: (Int) -> Void = { _ in }
+    ) throws -> (samples: [Sample], isPersistentMemory: Bool, trackingMode: TrackedMapping.TrackingMode?) {
         let path = (directory as NSString).appendingPathComponent("pmemtrack-growth-\(getpid())-\(policy.rawValue)")
         unlink(path)
-        let subject = try policy.subject(path: path, length: length, blockSize: blockSize)
+        let subject = try policy.subject(path: path, length: length, blockSize: blockSize, tracking: tracking)
         // The file is only scratch space; unlinked, it goes when unmapped.
         unlink(path)
         defer { subject.close() }
@@ -51,7 +58,7 @@ struct GrowthExperiment {
                 syncSeconds: seconds, bytesWritten: set.count * blockSize))
             progress(epoch + 1)
         }
-        return (samples, subject.isPersistentMemory)
+        return (samples, subject.isPersistentMemory, subject.trackingMode)
     }
 
     static func csv(_ samples: [Sample]) -> String {

@@ -53,6 +53,47 @@ void pmt_bench_persist_whole(const void *base, size_t length);
 /// pmem_msync of the whole mapping: what an untracked app does on a file.
 int pmt_bench_msync_whole(const void *base, size_t length);
 
+// MARK: userfaultfd baselines
+
+/// A shadow mapping's own userfaultfd and /proc/self/pagemap descriptors.
+typedef struct {
+    int uffd;
+    int pagemap;
+} pmt_bench_uffd;
+
+/// struct page_region: a run of written pages, [start, end).
+typedef struct {
+    uint64_t start;
+    uint64_t end;
+    uint64_t categories;
+} pmt_bench_region;
+
+/// Registers `base..<base+length` with a new userfaultfd in write-protect
+/// mode with WP_ASYNC and WP_UNPOPULATED (after MADV_NOHUGEPAGE, as
+/// PmemTrack does), and opens /proc/self/pagemap. With `populated`, first
+/// re-maps every page with 4 KiB entries (MAP_POPULATE may have mapped huge
+/// ones). 0, or -1 with errno.
+int pmt_bench_uffd_register(void *base, size_t length, int populated, pmt_bench_uffd *out);
+/// Closes both descriptors; the registration goes with the userfaultfd.
+void pmt_bench_uffd_close(pmt_bench_uffd *u);
+/// Arms the range: PAGEMAP_SCAN with WP_MATCHING and no vector
+/// (vec = NULL, vec_len = 0), write-protecting every page. 0, or -1.
+int pmt_bench_uffd_arm(const pmt_bench_uffd *u, void *base, size_t length);
+/// PAGEMAP_SCAN over the range for written pages, `capacity` regions per
+/// call, resuming at walk_end; with `protect` each is write-protected again.
+/// Calls `each` (if not NULL) per region. Returns the pages reported, or -1.
+long pmt_bench_uffd_scan(const pmt_bench_uffd *u, void *base, size_t length, int protect, pmt_bench_region *vec,
+                         size_t capacity, void (*each)(const pmt_bench_region *, void *), void *context);
+/// The raw work of a userfaultfd PmemTrack sync on persistent memory: one
+/// scan that write-protects, then per region pmem_flush and pmem_drain.
+/// Returns the pages reported, or -1.
+long pmt_bench_uffd_scan_and_flush(const pmt_bench_uffd *u, void *base, size_t length, pmt_bench_region *vec,
+                                   size_t capacity);
+/// The same on an ordinary file: one scan that write-protects, then msync
+/// of the region if there is one, else one fdatasync. Pages, or -1.
+long pmt_bench_uffd_scan_and_fdatasync(const pmt_bench_uffd *u, void *base, size_t length, pmt_bench_region *vec,
+                                       size_t capacity, int fd);
+
 // MARK: Index baseline
 
 // A flat bitmap of one bit per block, `words` holding (block_count + 63) / 64
