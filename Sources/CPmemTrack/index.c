@@ -122,8 +122,9 @@ static bool set_summaries(pmt_index *index, pmt_tag tag, unsigned level, uint64_
 
 static void clear_summaries(pmt_index *index, pmt_tag tag, unsigned level, uint64_t w);
 
-static inline void set_mask(pmt_index *index, pmt_tag tag, uint64_t w, uint64_t mask) {
-    atomic_fetch_or(&index->tag[tag][0][w], mask);
+/// Returns the bits of `mask` that were clear before.
+static inline uint64_t set_mask(pmt_index *index, pmt_tag tag, uint64_t w, uint64_t mask) {
+    uint64_t old = atomic_fetch_or(&index->tag[tag][0][w], mask);
     // A clear may empty the word between our OR and our summary pass, and
     // clear the summary path before we set it again: the path would then
     // mark an empty word for good (harmless to searches, but the invariant
@@ -133,20 +134,26 @@ static inline void set_mask(pmt_index *index, pmt_tag tag, uint64_t w, uint64_t 
     // re-reads each word below and restores the path if it was refilled.
     if (set_summaries(index, tag, 0, w) && atomic_load(&index->tag[tag][0][w]) == 0)
         clear_summaries(index, tag, 0, w);
+    return mask & ~old;
 }
 
 void pmt_index_set(pmt_index *index, pmt_tag tag, uint64_t block) {
     set_mask(index, tag, block / WORD_BITS, bit(block));
 }
 
-void pmt_index_set_range(pmt_index *index, pmt_tag tag, uint64_t first, uint64_t count) {
-    uint64_t end = first + count;
+uint64_t pmt_index_set_range_counting(pmt_index *index, pmt_tag tag, uint64_t first, uint64_t count) {
+    uint64_t end = first + count, newly = 0;
     while (first < end) {
         uint64_t w = first / WORD_BITS;
         uint64_t stop = (w + 1) * WORD_BITS < end ? (w + 1) * WORD_BITS : end;
-        set_mask(index, tag, w, span_mask(first % 64, (unsigned)(stop - w * WORD_BITS)));
+        newly += (uint64_t)__builtin_popcountll(set_mask(index, tag, w, span_mask(first % 64, (unsigned)(stop - w * WORD_BITS))));
         first = stop;
     }
+    return newly;
+}
+
+void pmt_index_set_range(pmt_index *index, pmt_tag tag, uint64_t first, uint64_t count) {
+    (void)pmt_index_set_range_counting(index, tag, first, count);
 }
 
 bool pmt_index_test(const pmt_index *index, pmt_tag tag, uint64_t block) {

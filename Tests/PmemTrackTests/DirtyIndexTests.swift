@@ -56,11 +56,13 @@ struct DirtyIndexTests {
         }
     }
 
-    static func apply(_ op: Operation, to index: DirtyIndex) {
+    static func apply(_ op: Operation, to index: DirtyIndex, expectingNewlyTagged newly: UInt64? = nil) {
         let blocks = op.first..<(op.first + op.count)
         let other: DirtyIndex.Tag = op.tag == .dirty ? .toWrite : .dirty
         switch op.kind {
-        case 0: index.set(op.tag, blocks)
+        case 0:
+            let tagged = index.setCounting(op.tag, blocks)
+            if let newly { #expect(tagged == newly, "newly tagged by set \(blocks)") }
         case 1: index.clear(op.tag, blocks)
         case 2: index.copy(op.tag, to: other, in: blocks)
         case 3: index.set(op.tag, op.first..<(op.first + 1))
@@ -115,7 +117,10 @@ struct DirtyIndexTests {
             }
             var model = Model()
             for op in ops {
-                Self.apply(op, to: index)
+                // A range set also says how many blocks it newly tagged.
+                let newlyTagged = op.kind == 0
+                    ? UInt64((op.first..<(op.first + op.count)).count { !model.tagged[op.tag]!.contains($0) }) : nil
+                Self.apply(op, to: index, expectingNewlyTagged: newlyTagged)
                 model.apply(op)
             }
             let probes: [UInt64] = ops.flatMap { [$0.first, $0.first + $0.count, $0.first &- 1] } + [0, blockCount - 1]

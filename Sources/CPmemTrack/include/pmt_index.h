@@ -60,6 +60,9 @@ size_t pmt_index_resident_bytes(const pmt_index *index);
 /// into the leaf, then up the levels until a summary bit is already set.
 void pmt_index_set(pmt_index *index, pmt_tag tag, uint64_t block);
 void pmt_index_set_range(pmt_index *index, pmt_tag tag, uint64_t first, uint64_t count);
+/// pmt_index_set_range, returning how many of the blocks did not have the
+/// tag before (each counted by the one setter that set it).
+uint64_t pmt_index_set_range_counting(pmt_index *index, pmt_tag tag, uint64_t first, uint64_t count);
 
 /// Clear a tag over [first, first+count). A summary bit is cleared only when
 /// the word below it became empty, and is restored if a racing set refilled it.

@@ -55,6 +55,12 @@ final class DirtyIndex: @unchecked Sendable {
         pmt_index_set_range(raw, tag.raw, blocks.lowerBound, UInt64(blocks.count))
     }
 
+    /// Sets `tag` on `blocks`; returns how many of them lacked it.
+    @discardableResult
+    func setCounting(_ tag: Tag, _ blocks: Range<UInt64>) -> UInt64 {
+        pmt_index_set_range_counting(raw, tag.raw, blocks.lowerBound, UInt64(blocks.count))
+    }
+
     func clear(_ tag: Tag, _ blocks: Range<UInt64>) {
         pmt_index_clear_range(raw, tag.raw, blocks.lowerBound, UInt64(blocks.count))
     }

@@ -67,16 +67,25 @@ struct PagemapScan {
             var argument = argument(cursor, range.upperBound, protect: protect, report: true)
             switch System.pagemapScan(pagemap, &argument) {
             case .success(let filled):
+                var reportedEnd = UInt64(cursor)
                 for i in 0..<filled {
                     report(UInt(vector[i].start)..<UInt(vector[i].end))
+                    reportedEnd = max(reportedEnd, vector[i].end)
                     vector[i] = pmt_page_region()
                 }
+                // Resume after whatever was reported. Linux 6.18 copies out
+                // more than its 512-region bounce buffer in one call but
+                // returns `walk_end` at the end of the first 512; resuming
+                // there would walk the rest again (measured by the userfaultfd
+                // sync benchmarks). The kernel walked every page below the
+                // last region it reported, so nothing is skipped.
+                let next = max(argument.walk_end, reportedEnd)
                 // A walk that neither reports nor advances would loop for
                 // ever (a hugetlb page cut by the range does this).
-                guard argument.walk_end > UInt64(cursor) else {
+                guard next > UInt64(cursor) else {
                     return .failure(Failure(errno: .protocolError, uncertain: cursor..<range.upperBound))
                 }
-                cursor = UInt(argument.walk_end)
+                cursor = UInt(next)
             case .failure(let errno):
                 for i in vector.indices where vector[i].end > vector[i].start {
                     report(UInt(vector[i].start)..<UInt(vector[i].end))

@@ -289,10 +289,9 @@ final class UserfaultfdTracker: WriteTracker, @unchecked Sendable {
         let locking = mutant != .publishWithoutBlockLock
         for run in runs {
             if locking { index.lock(run) }
-            let already = index.count(.dirty, in: run)
-            index.set(.dirty, run)
+            let newly = index.setCounting(.dirty, run)
             if locking { index.unlock(run) }
-            faults.add(UInt64(run.count) - already)
+            faults.add(newly)
         }
     }
 
