@@ -154,6 +154,19 @@ struct TrackingModeTests {
         #expect(forced.trackingMode == .mprotect && forced.statistics.mprotect != nil)
     }
 
+    @Test("automatic leaves mappings over the userfaultfd limit to mprotect, and says so")
+    func automaticSizeLimit() throws {
+        let file = TemporaryFile()
+        let length = TrackedMapping.TrackingMode.automaticUserfaultfdLimit + (1 << 20)
+        let map = try TrackedMapping(path: file.path, length: length, options: [.create, .sparse])
+        defer { try? map.close() }
+        #expect(map.trackingMode == .mprotect)
+        let choice = TrackedMapping.TrackingMode.automaticChoice(forPath: file.path)
+        #expect(choice.mode == .mprotect && choice.reason.contains("larger than 4 GiB"))
+        let small = TrackedMapping.TrackingMode.automaticChoice(forPath: NSTemporaryDirectory(), length: 1 << 30)
+        #expect(small.mode == (Backends.userfaultfdAvailable ? .userfaultfd : .mprotect))
+    }
+
     @Test("with PMEMTRACK_DISABLE_USERFAULTFD=1, userfaultfd is a typed error that leaves no file, and automatic falls back")
     func disabledByEnvironment() async {
         await #expect(processExitsWith: .success) {

@@ -21,8 +21,9 @@ extension TrackedMapping {
     public enum TrackingMode: Hashable, Sendable {
         /// ``userfaultfd`` where it works, else ``mprotect``. On a DAX file
         /// system, ``userfaultfd`` only after a self-test of that file system
-        /// in a child process has passed. Never fails because a kernel
-        /// feature is missing.
+        /// in a child process has passed; for a mapping larger than
+        /// ``automaticUserfaultfdLimit``, ``mprotect``. Never fails because a
+        /// kernel feature is missing.
         case automatic
         /// Asynchronous userfaultfd write-protect (Linux 6.7+): the kernel
         /// resolves a write fault itself and remembers the page as written;

@@ -11,7 +11,11 @@ import SystemPackage
 ///    only after the self-test of that file system has passed in a child
 ///    process: write-protect markers there go through the file system's
 ///    DAX fault path, which nothing here could test;
-/// 3. otherwise, or if the kernel refuses this mapping, mprotect.
+/// 3. but not for a mapping larger than
+///    ``TrackedMapping/TrackingMode/automaticUserfaultfdLimit``: a full sync's
+///    scan walks every page of the mapping, so its cost grows with the
+///    mapping, while mprotect's sync costs only per dirty run;
+/// 4. otherwise, or if the kernel refuses this mapping, mprotect.
 enum TrackerFactory {
     struct Target {
         var base: UnsafeMutableRawPointer
@@ -50,6 +54,7 @@ enum TrackerFactory {
         case .mprotect: return try mprotect()
         case .userfaultfd: return try userfaultfd()
         case .automatic:
+            if target.length > TrackedMapping.TrackingMode.automaticUserfaultfdLimit { return try mprotect() }
             do throws(PmemTrackError) {
                 return try userfaultfd()
             } catch {
@@ -91,20 +96,40 @@ enum TrackerFactory {
 }
 
 extension TrackedMapping.TrackingMode {
-    /// The backend ``automatic`` would choose for a file at `path` (or a new
-    /// file in the directory `path`), and why. It runs the same detection
-    /// as opening a mapping, and on a DAX file system the self-test; it
-    /// cannot know whether the kernel would refuse one particular mapping.
-    public static func automaticChoice(forPath path: String) -> (mode: Self, reason: String) {
+    /// The largest mapping for which ``automatic`` chooses ``userfaultfd``:
+    /// 4 GiB. A full sync on that backend scans the page tables of the whole
+    /// mapping, measured at about 0.5 ms per GiB written and 0.8 ms per GiB
+    /// armed but never touched (`Benchmarks/`, SizeScaling), whatever the
+    /// number of dirty blocks; mprotect's sync costs per dirty run only.
+    /// Each dirty block costs about 7 µs more with mprotect (the signal and
+    /// the mprotect calls of fault and sync), so userfaultfd is cheaper from
+    /// about 70 dirty blocks per GiB per sync. At 4 GiB the scan floor,
+    /// about 2 to 3 ms, is still below one fdatasync on ext4 here. Larger
+    /// mappings get ``mprotect``; ask for ``userfaultfd`` explicitly when
+    /// each sync has many dirty blocks, or sync ranges.
+    public static let automaticUserfaultfdLimit = 4 << 30
+
+    /// The backend ``automatic`` would choose for the file at `path` (or a
+    /// new file of `length` bytes in the directory `path`), and why. It runs
+    /// the same detection as opening a mapping, and on a DAX file system
+    /// the self-test; it cannot know whether the kernel would refuse one
+    /// particular mapping.
+    public static func automaticChoice(forPath path: String, length: Int? = nil) -> (mode: Self, reason: String) {
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
         let directory = TrackerFactory.directory(of: path, isTemporary: exists && isDirectory.boolValue)
+        let size = length ?? (exists && !isDirectory.boolValue
+            ? (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 : 0)
+        if size > automaticUserfaultfdLimit {
+            return (.mprotect, "the mapping is larger than 4 GiB, where a full sync's page-table scan costs more than mprotect")
+        }
         switch TrackerFactory.usableOpener(directory: directory, file: nil, path: exists ? path : directory) {
         case .success(let opener):
             let how = opener.viaDevice ? "through /dev/userfaultfd" : "through userfaultfd(2)"
             let dax = (try? System.isDirectAccess(fd: nil, path: exists ? path : directory).get()) == true
             return (.userfaultfd, "asynchronous write-protect and PAGEMAP_SCAN work \(how)"
-                + (dax ? "; DAX file system, self-test passed" : ""))
+                + (dax ? "; DAX file system, self-test passed" : "")
+                + (exists && !isDirectory.boolValue ? "" : "; mappings over 4 GiB get mprotect"))
         case .failure(.trackingUnavailable(let reason)): return (.mprotect, "\(reason)")
         case .failure(let error): return (.mprotect, "\(error)")
         }
