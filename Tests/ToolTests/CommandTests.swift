@@ -63,9 +63,12 @@ struct CommandTests {
         for path in [NSTemporaryDirectory(), scratch.path] {
             let report = try SystemReport(path: path)
             let keys = Set(report.rows.map(\.0))
-            for key in ["persistent memory", "page size", "cache flush", "vm.max_map_count", "VMAs in this process", "userfaultfd", "PAGEMAP_SCAN"] {
+            for key in ["persistent memory", "page size", "cache flush", "vm.max_map_count", "VMAs in this process", "userfaultfd", "PAGEMAP_SCAN", "tracking (automatic)"] {
                 #expect(keys.contains(key), "\(key) for \(path)")
             }
+            // The choice names a backend and gives a reason.
+            let choice = report.rows.first { $0.0 == "tracking (automatic)" }?.1 ?? ""
+            #expect(choice.hasPrefix("userfaultfd: ") || choice.hasPrefix("mprotect: "), "\(choice)")
         }
         #expect(throws: ToolError.self) { try SystemReport(path: "/nonexistent/pmemtrack") }
 
@@ -75,6 +78,20 @@ struct CommandTests {
         let report = try SystemReport(path: scratch.path)
         let vmas = report.rows.first { $0.0 == "VMAs in this process" }.flatMap { Int($0.1) }
         #expect(vmas.map { $0 > 91 } == true, "\(vmas as Any)")
+    }
+
+    @Test("--tracking picks the backend of workload and growth; automatic by default; nonsense is refused")
+    func trackingOption() throws {
+        #expect(try WorkloadCommand.parse([]).tracking == .automatic)
+        #expect(try WorkloadCommand.parse(["--tracking", "mprotect"]).tracking.mode == .mprotect)
+        #expect(try GrowthCommand.parse(["--tracking", "userfaultfd"]).tracking.mode == .userfaultfd)
+        #expect(throws: (any Error).self) { try WorkloadCommand.parse(["--tracking", "sometimes"]) }
+        let experiment = GrowthExperiment(
+            length: 1 << 20, blockSize: 4096, epochs: 2, blocksPerEpoch: 10, seed: 1,
+            directory: NSTemporaryDirectory(), tracking: .mprotect)
+        let result = try experiment.run(.cleanOnSync, sets: experiment.workingSets())
+        #expect(result.trackingMode == .mprotect)
+        #expect(result.samples.allSatisfy { $0.precision == 1.0 })
     }
 
     @Test("kv maps with random access unless told not to; the other workloads only when told")

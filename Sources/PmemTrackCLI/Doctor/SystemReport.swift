@@ -33,7 +33,7 @@ struct SystemReport {
         let scan = pmt_probe_pagemap_scan()
         rows.append(("PAGEMAP_SCAN", scan == 0 ? "available" : "unavailable (\(String(cString: strerror(scan))))"))
         let choice = TrackedMapping.TrackingMode.automaticChoice(forPath: path)
-        rows.append(("tracking (automatic)", "\(choice.mode): \(choice.reason)"))
+        rows.append(("tracking (automatic)", "\(TrackingOption.name(of: choice.mode)): \(choice.reason)"))
     }
 
     /// Maps `path` with libpmem to ask it whether this is persistent memory:

@@ -35,6 +35,9 @@ struct WorkloadCommand: ParsableCommand {
     @Option(help: "Tracking block size in bytes, a power of two multiple of the page size.")
     var blockSize = TrackedMapping.pageSize
 
+    @Option(help: "Tracking backend: \(TrackingOption.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var tracking = TrackingOption.automatic
+
     @Option(help: "Seed of the random choices.")
     var seed: UInt64 = 1
 
@@ -62,7 +65,7 @@ struct WorkloadCommand: ParsableCommand {
         do {
             map = try TrackedMapping(
                 path: target.path, length: target.exists ? nil : size.bytes,
-                options: options, configuration: .init(blockSize: blockSize))
+                options: options, configuration: .init(blockSize: blockSize, tracking: tracking.mode))
         } catch {
             throw ToolError("cannot map \(target.path): \(error)")
         }
@@ -72,7 +75,7 @@ struct WorkloadCommand: ParsableCommand {
         print("pmemtrack workload \(kind.rawValue): \(kind.summary), sync every \(interval)")
         print("file \(target.path)\(target.isTemporary ? " (temporary)" : ""): \(ByteCount.format(map.bytes.count)), "
             + "\(map.isPersistentMemory ? "persistent memory, cache flushes" : "not persistent memory, msync"), "
-            + "\(map.trackingMode) tracking, block \(ByteCount.format(map.blockSize))\(random ? ", random access" : "")")
+            + "\(TrackingOption.name(of: map.trackingMode)) tracking, block \(ByteCount.format(map.blockSize))\(random ? ", random access" : "")")
         print(result.table)
     }
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import PmemTrack
 
-/// `--tracking`: the backend of clean-on-sync's tracked mapping.
+/// `--tracking`: the tracking backend of the mappings a command makes.
 enum TrackingOption: String, CaseIterable, ExpressibleByArgument {
     case automatic, userfaultfd, mprotect
 
