@@ -12,6 +12,20 @@ struct UserfaultfdInterleavingTests {
     typealias Steps = ProtocolInterleavingTests
 
     static func tracker(_ map: TrackedMapping) -> UserfaultfdTracker { map.tracker as! UserfaultfdTracker }
+}
+
+extension TrackerHook {
+    /// Stops the first collect after its scan, at `pause`; later collects
+    /// run through.
+    static func pausingFirstScan(_ pause: PausePoint) -> TrackerHook {
+        let once = FirstOnly()
+        return TrackerHook { step in
+            if case .scanned = step, once.claim() { pause.arrive(scannedStep) }
+        }
+    }
+}
+
+extension UserfaultfdInterleavingTests {
 
     /// Sync A's scan has taken block 6 out of the kernel's written set and
     /// stops before marking it DIRTY. Sync B of the same range must not
@@ -28,10 +42,7 @@ struct UserfaultfdInterleavingTests {
         defer { try? map.close() }
         map.bytes[6 * block] = 1
         let pause = PausePoint(TrackerHook.scannedStep)
-        let once = FirstOnly()
-        map.tracker.setHook(TrackerHook { step in
-            if case .scanned = step, once.claim() { pause.arrive(TrackerHook.scannedStep) }
-        })
+        map.tracker.setHook(.pausingFirstScan(pause))
         let a = Thread { try! map.sync() }
         a.start()
         _ = pause.waitForArrival()
@@ -78,10 +89,7 @@ struct UserfaultfdInterleavingTests {
         nonisolated(unsafe) let bytes = map.bytes
         bytes[2 * block] = 1
         let pause = PausePoint(TrackerHook.scannedStep)
-        let once = FirstOnly()
-        map.tracker.setHook(TrackerHook { step in
-            if case .scanned = step, once.claim() { pause.arrive(TrackerHook.scannedStep) }
-        })
+        map.tracker.setHook(.pausingFirstScan(pause))
         let syncer = Thread { try! map.sync() }
         syncer.start()
         _ = pause.waitForArrival()
