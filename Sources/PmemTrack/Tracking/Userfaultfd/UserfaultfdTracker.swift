@@ -177,11 +177,7 @@ final class UserfaultfdTracker: WriteTracker, @unchecked Sendable {
         // DIRTY after arming: a store before the arm is covered by the
         // DIRTY bit, one after it by the kernel's written bit.
         let armed = Self.arm(&kernel, base: base, length: registeredLength, opener: opener, vector: vector)
-        // Under the block locks, as every publication (see publish).
-        let all = 0..<index.blockCount
-        index.lock(all)
-        index.set(.dirty, all)
-        index.unlock(all)
+        markDirty(0..<index.blockCount)
         rearms.add(1)
         if case .failure(let error) = armed {
             kernel.generation = pmt_fork_generation()
@@ -208,11 +204,10 @@ final class UserfaultfdTracker: WriteTracker, @unchecked Sendable {
         let (reported, result) = kernel.withLock { kernel -> ([Range<UInt64>], Result<Void, PmemTrackError>) in
             if kernel.generation != pmt_fork_generation() { rearmInChild(&kernel) }
             if let broken = kernel.broken {
-                index.set(.dirty, blocks)
+                markDirty(blocks)
                 return ([], .failure(.system(broken, operation: "userfaultfd re-arm after fork")))
             }
-            var reported: [Range<UInt64>] = []
-            let result = scan(blocks, reprotect: reprotect, kernel: kernel, hook: hook) { reported.append(contentsOf: $0) }
+            let (reported, result) = scan(blocks, reprotect: reprotect, kernel: kernel, hook: hook)
             if mutant == .publishAfterRelease { return (reported, result) }
             if mutant != .scanThenProtect { hook?.pause(.scanned(blocks)) }
             publish(reported)
@@ -226,12 +221,12 @@ final class UserfaultfdTracker: WriteTracker, @unchecked Sendable {
         return result
     }
 
-    /// The scan proper: hands the blocks of every written page to `report`,
-    /// and on failure also every block the walk may have re-protected.
+    /// The scan proper: the runs of blocks holding a written page, ascending
+    /// and coalesced; on failure also every block the walk may have
+    /// re-protected.
     private func scan(
-        _ blocks: Range<UInt64>, reprotect: Bool, kernel: Kernel, hook: TrackerHook?,
-        report: ([Range<UInt64>]) -> Void
-    ) -> Result<Void, PmemTrackError> {
+        _ blocks: Range<UInt64>, reprotect: Bool, kernel: Kernel, hook: TrackerHook?
+    ) -> ([Range<UInt64>], Result<Void, PmemTrackError>) {
         scans.add(1)
         let scanner = PagemapScan(pagemap: kernel.pagemap, vector: vector)
         var found: [Range<UInt64>] = []
@@ -255,15 +250,13 @@ final class UserfaultfdTracker: WriteTracker, @unchecked Sendable {
         }
         switch outcome {
         case .success:
-            report(found)
-            return .success(())
+            return (found, .success(()))
         case .failure(let failure):
             // Nothing written is forgotten: whatever the failed walk may
             // have re-protected becomes DIRTY with what it reported.
             scanFailures.add(1)
             found.append(self.blocks(of: failure.uncertain))
-            report(found)
-            return .failure(.system(failure.errno, operation: "PAGEMAP_SCAN"))
+            return (found, .failure(.system(failure.errno, operation: "PAGEMAP_SCAN")))
         }
     }
 
@@ -286,13 +279,17 @@ final class UserfaultfdTracker: WriteTracker, @unchecked Sendable {
     /// mprotect. Lock order: collect lock, then block locks ascending; a sync
     /// never waits for the collect lock while it holds a block lock.
     private func publish(_ runs: [Range<UInt64>]) {
+        for run in runs { faults.add(markDirty(run)) }
+    }
+
+    /// Sets DIRTY on `run` under its block locks (see ``publish(_:)``);
+    /// returns how many of its blocks were clean.
+    @discardableResult
+    private func markDirty(_ run: Range<UInt64>) -> UInt64 {
         let locking = mutant != .publishWithoutBlockLock
-        for run in runs {
-            if locking { index.lock(run) }
-            let newly = index.setCounting(.dirty, run)
-            if locking { index.unlock(run) }
-            faults.add(newly)
-        }
+        if locking { index.lock(run) }
+        defer { if locking { index.unlock(run) } }
+        return index.setCounting(.dirty, run)
     }
 
     /// Nothing to do: the collect that preceded the sync write-protected
