@@ -276,7 +276,9 @@ public final class TrackedMapping: @unchecked Sendable {
     }
 
     /// The byte ranges of the blocks dirty now, ascending, adjacent blocks
-    /// coalesced. Empty after close. O(k · log₆₄ N) for k dirty blocks of N.
+    /// coalesced. Empty after close. O(k · log₆₄ N) for k dirty blocks of N,
+    /// plus, with ``TrackingMode/userfaultfd``, a scan of the mapping's page
+    /// tables that changes no protection (about 0.5 ms per GiB).
     public func dirtyRanges() -> [Range<Int>] {
         (try? whileOpen { () throws(PmemTrackError) in
             collectWithoutProtecting()
@@ -296,6 +298,12 @@ public final class TrackedMapping: @unchecked Sendable {
     }
 
     /// A snapshot of this mapping's counters.
+    ///
+    /// With ``TrackingMode/userfaultfd`` this first asks the kernel which
+    /// pages were written since the last sync (a `PAGEMAP_SCAN` that changes
+    /// no protection), so that ``Statistics/dirtyBlocks`` and
+    /// ``Statistics/writeFaults`` include them: about 0.5 ms per GiB mapped.
+    /// ``dirtyRanges()`` does the same.
     public var statistics: Statistics {
         state.withReadLock {
             if !isClosed { collectWithoutProtecting() }
