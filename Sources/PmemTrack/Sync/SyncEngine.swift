@@ -247,8 +247,11 @@ struct SyncEngine: Sendable {
                 // DIRTY. A concurrent sync may have tagged the run TOWRITE
                 // again while we held it. Our flush covers every store it
                 // needs (each store before our write-protect is in the
-                // flush; each after it waits for our unlock), so its tag is
-                // cleared too.
+                // flush; each after it waits for our unlock: with mprotect
+                // in the fault path, with userfaultfd in the collect that
+                // takes it from the kernel, which marks it DIRTY under this
+                // lock), so its tag is cleared too. The COLLECT model checks
+                // this for userfaultfd; its mutant I publishes unlocked.
                 if piece.protected {
                     index.clear(.dirty, piece.blocks)
                     index.clear(.toWrite, piece.blocks)
