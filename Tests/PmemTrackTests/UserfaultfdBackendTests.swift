@@ -154,6 +154,19 @@ struct TrackingModeTests {
         #expect(forced.trackingMode == .mprotect && forced.statistics.mprotect != nil)
     }
 
+    @Test("kernels before 6.9 are refused for their PAGEMAP_SCAN bugs; later ones and odd strings are not")
+    func kernelVersionGate() {
+        for release in ["6.7.0", "6.8.12-arch1-1", "5.15.0-91-generic", "4.19.0"] {
+            #expect(!UserfaultfdSupport.hasPagemapScanFixes(release: release), "\(release)")
+        }
+        for release in ["6.9.0", "6.18.44-fc-v857", "7.0.1", "10.2", "weird"] {
+            #expect(UserfaultfdSupport.hasPagemapScanFixes(release: release), "\(release)")
+        }
+        // Detection accepted this kernel only if the gate did.
+        #expect(!Backends.userfaultfdAvailable || UserfaultfdSupport.hasPagemapScanFixes(release: System.kernelRelease))
+        #expect(!System.kernelRelease.isEmpty)
+    }
+
     @Test("automatic leaves mappings over the userfaultfd limit to mprotect, and says so")
     func automaticSizeLimit() throws {
         let file = TemporaryFile()

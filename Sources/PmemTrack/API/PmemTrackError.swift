@@ -55,6 +55,13 @@ public enum TrackingUnavailableReason: Error, Hashable, Sendable, CustomStringCo
     /// The kernel lacks asynchronous write-protect (`UFFD_FEATURE_WP_ASYNC`,
     /// Linux 6.7).
     case noAsyncWriteProtect
+    /// The kernel (its release string is given) has asynchronous
+    /// write-protect but predates Linux 6.9, whose fixes to `PAGEMAP_SCAN`
+    /// PmemTrack relies on: 6.7 and 6.8 could lose a page's hardware dirty
+    /// bit when a scan write-protected it ("fs/proc/task_mmu: fix loss of
+    /// young/dirty bits during pagemap scan") and misread swapped-out pages
+    /// in the scan's fast path.
+    case kernelTooOld(String)
     /// The kernel lacks the `PAGEMAP_SCAN` ioctl (Linux 6.7), or it failed
     /// the start-up self-test.
     case noPagemapScan(Errno)
@@ -72,6 +79,7 @@ public enum TrackingUnavailableReason: Error, Hashable, Sendable, CustomStringCo
         case .noSyscall(let errno): return "no userfaultfd system call (\(errno)): the kernel lacks it or a seccomp filter blocks it"
         case .permissionDenied(let errno): return "no permission to open a userfaultfd (\(errno))"
         case .noAsyncWriteProtect: return "the kernel lacks asynchronous write-protect (UFFD_FEATURE_WP_ASYNC, Linux 6.7)"
+        case .kernelTooOld(let release): return "kernel \(release) predates Linux 6.9's PAGEMAP_SCAN fixes"
         case .noPagemapScan(let errno): return "the PAGEMAP_SCAN ioctl is unavailable (\(errno))"
         case .mappingRefused(let errno): return "the kernel refused to write-protect this mapping (\(errno))"
         case .directAccessSelfTestFailed(let why): return "DAX file system: the write-protect self-test did not pass (\(why))"

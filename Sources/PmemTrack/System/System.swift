@@ -104,6 +104,13 @@ enum System {
 }
 
 extension System {
+    /// uname(2)'s release, such as "6.18.44-fc-v857".
+    static var kernelRelease: String {
+        var names = utsname()
+        guard uname(&names) == 0 else { return "" }
+        return withUnsafeBytes(of: &names.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+
     /// Private anonymous memory, for probes.
     static func mapAnonymous(_ length: Int) -> Result<UnsafeMutableRawPointer, Errno> {
         let memory = Glibc.mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)

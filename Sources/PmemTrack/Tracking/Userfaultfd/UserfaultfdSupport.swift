@@ -42,7 +42,20 @@ enum UserfaultfdSupport {
         case .failure(let reason): return .failure(reason)
         }
         if case .failure(let reason) = selfTest(opener) { return .failure(reason) }
+        // After the self-test: a kernel without the feature says so first.
+        let release = System.kernelRelease
+        guard hasPagemapScanFixes(release: release) else { return .failure(.kernelTooOld(release)) }
         return .success(opener)
+    }
+
+    /// Whether a kernel release string ("6.18.44-fc-v857") is Linux 6.9 or
+    /// later: the first with the PAGEMAP_SCAN fixes for lost dirty bits and
+    /// the fast path's misread of swap entries (uffd-facts §3.1, §3.6). An
+    /// unparsable string is taken as recent: the self-test has passed.
+    static func hasPagemapScanFixes(release: String) -> Bool {
+        let numbers = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+        guard numbers.count == 2 else { return true }
+        return (numbers[0], numbers[1]) >= (6, 9)
     }
 
     private static func findOpener() -> Result<Opener, TrackingUnavailableReason> {
