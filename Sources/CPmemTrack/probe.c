@@ -38,26 +38,20 @@ int pmt_probe_userfaultfd(uint64_t *features, bool *via_device) {
     // User-mode-only faults need no privilege where
     // vm.unprivileged_userfaultfd is 0 (Linux 5.11); older kernels reject
     // the flag with EINVAL, so retry without it.
-    int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
-    if (fd < 0 && errno == EINVAL) fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+    int fd = pmt_uffd_open_syscall(O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+    if (fd < 0 && errno == EINVAL) fd = pmt_uffd_open_syscall(O_CLOEXEC | O_NONBLOCK);
     int syscall_errno = errno;
     if (fd < 0) {
         // Linux 6.1 added /dev/userfaultfd, governed by file permissions
         // instead of the sysctl.
-        int device = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
-        if (device >= 0) {
-            fd = ioctl(device, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
-            close(device);
-            if (fd >= 0) *via_device = true;
-        }
+        fd = pmt_uffd_open_device(O_CLOEXEC | O_NONBLOCK);
         if (fd < 0) return syscall_errno;
+        *via_device = true;
     }
     // With features = 0 the handshake enables nothing and reports every
     // feature the kernel supports.
-    struct uffdio_api api = {.api = UFFD_API, .features = 0};
-    int result = ioctl(fd, UFFDIO_API, &api) == 0 ? 0 : errno;
+    int result = pmt_uffd_api(fd, 0, features);
     close(fd);
-    if (result == 0) *features = api.features;
     return result;
 }
 
