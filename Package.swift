@@ -16,6 +16,10 @@ let package = Package(
     products: [
         .library(name: "PmemTrack", targets: ["PmemTrack"]),
         .executable(name: "pmemtrack", targets: ["PmemTrackCLI"]),
+        // Test support: crash simulation for applications' own tests. It
+        // depends on nothing but PmemTrack, so a package that uses only the
+        // PmemTrack product resolves and builds nothing more for it.
+        .library(name: "PmemTrackCrashLab", targets: ["PmemTrackCrashLab"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
@@ -40,6 +44,7 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        .target(name: "PmemTrackCrashLab", dependencies: ["PmemTrack"]),
         // The `pmemtrack` tool: example workloads, the flush-set growth
         // experiment and a report of what the system offers.
         .executableTarget(
@@ -75,6 +80,10 @@ let package = Package(
                 "CPmemTrack",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
+        ),
+        .testTarget(
+            name: "CrashLabTests",
+            dependencies: ["PmemTrackCrashLab", "PmemTrack", "ExampleWorkloads"]
         ),
         .testTarget(
             name: "ToolTests",

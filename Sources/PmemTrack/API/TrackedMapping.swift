@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// A memory-mapped file whose writes are tracked block by block, so that
-/// ``sync()`` flushes exactly the blocks written since the last flush.
+/// ``sync(file:line:)`` flushes exactly the blocks written since the last flush.
 ///
 /// ```swift
 /// let map = try TrackedMapping(path: "/mnt/pmem/db", length: 1 << 30, options: [.create])
@@ -19,7 +19,7 @@ import Glibc
 /// block faults once: with ``TrackingMode/mprotect`` PmemTrack's handler
 /// marks the block dirty and lets the store proceed; with
 /// ``TrackingMode/userfaultfd`` the kernel resolves the fault and remembers
-/// the page, and the next sync collects it. ``sync()`` (like fsync) and ``sync(offset:length:)`` (like
+/// the page, and the next sync collects it. ``sync(file:line:)`` (like fsync) and ``sync(offset:length:file:line:)`` (like
 /// msync) write back the dirty blocks, with CPU cache flushes on persistent
 /// memory or one fdatasync on ordinary files, and return only when they are durable.
 ///
@@ -56,6 +56,8 @@ public final class TrackedMapping: @unchecked Sendable {
     private let file: Int32?
     let pins = PinTable()
     private let state = ReadWriteLock()
+    /// The crash lab's recorder or scratch observer; nil in production.
+    let observer: (any DurabilityObserver)?
     /// Guarded by `state`.
     private var isClosed = false
 
@@ -80,22 +82,38 @@ public final class TrackedMapping: @unchecked Sendable {
     public convenience init(
         path: String, length: Int? = nil, options: Options = [], configuration: Configuration = .init()
     ) throws(PmemTrackError) {
-        try self.init(path: path, length: length, options: options, configuration: configuration) { mode, file in
-            switch (mode, file) {
-            case (.cacheFlush, _): return CacheLineFlusher()
-            case (_, let file?): return FileSyncFlusher(descriptor: file)
-            // A .tmpfile mapping has no descriptor of ours: msync per run.
-            case (_, nil): return MsyncFlusher()
-            }
+        try self.init(path: path, length: length, options: options, configuration: configuration) {
+            Self.defaultFlusher($0, $1)
+        }
+    }
+
+    /// A mapping whose syncs and flushes `observer` sees: the crash lab's
+    /// recording and scratch mappings.
+    package convenience init(
+        path: String, length: Int?, options: Options, configuration: Configuration,
+        observer: any DurabilityObserver
+    ) throws(PmemTrackError) {
+        try self.init(path: path, length: length, options: options, configuration: configuration, observer: observer) {
+            Self.defaultFlusher($0, $1)
+        }
+    }
+
+    /// The flusher of a mapping in `mode` with the read-only descriptor `file`.
+    static func defaultFlusher(_ mode: FlushMode, _ file: Int32?) -> any Flusher {
+        switch (mode, file) {
+        case (.cacheFlush, _): return CacheLineFlusher()
+        case (_, let file?): return FileSyncFlusher(descriptor: file)
+        // A .tmpfile mapping has no descriptor of ours: msync per run.
+        case (_, nil): return MsyncFlusher()
         }
     }
 
     /// The designated initializer. Tests pass their own flusher, a hook that
     /// can pause syncs between protocol steps, and, to prove that the tests
-    /// catch them, a broken protocol variant.
+    /// catch them, a broken protocol variant; the crash lab, an observer.
     init(
         path: String, length: Int?, options: Options, configuration: Configuration,
-        syncHook: SyncHook? = nil, mutant: ProtocolMutant? = nil,
+        syncHook: SyncHook? = nil, mutant: ProtocolMutant? = nil, observer: (any DurabilityObserver)? = nil,
         makeFlusher: (FlushMode, _ file: Int32?) -> any Flusher
     ) throws(PmemTrackError) {
         let configuration = try configuration.validated()
@@ -152,8 +170,11 @@ public final class TrackedMapping: @unchecked Sendable {
         self.index = index
         self.tracker = tracker
         self.counters = SyncCounters()
+        self.observer = observer
+        let flusher = makeFlusher(mode, file)
         self.engine = SyncEngine(
-            index: index, tracker: tracker, flusher: makeFlusher(mode, file), base: mapping.base,
+            index: index, tracker: tracker,
+            flusher: observer.map { ObservedFlusher(underlying: flusher, observer: $0) } ?? flusher, base: mapping.base,
             length: mapping.length, blockShift: configuration.blockSize.trailingZeroBitCount,
             counters: counters, failures: FailureLog(), hook: syncHook, mutant: mutant)
         mapped = false
@@ -192,7 +213,7 @@ public final class TrackedMapping: @unchecked Sendable {
 
     /// Unmaps the file. Does not sync: blocks still dirty are written back
     /// only as far as the kernel's own writeback of the file does, which
-    /// gives no durability guarantee. Call ``sync()`` first.
+    /// gives no durability guarantee. Call ``sync(file:line:)`` first.
     ///
     /// Waits for syncs in progress. Stores to ``bytes`` after close crash.
     /// - Throws: ``PmemTrackError/closed`` if already closed.
@@ -229,8 +250,42 @@ public final class TrackedMapping: @unchecked Sendable {
     ///   that could not be written back (those blocks stay dirty; a later
     ///   sync retries them), ``PmemTrackError/fileTruncated(length:)`` if
     ///   the file no longer covers the mapping, or ``PmemTrackError/closed``.
-    public func sync() throws(PmemTrackError) {
-        try whileOpen { () throws(PmemTrackError) in try checkedSync(0..<index.blockCount) }
+    ///
+    /// `file` and `line` name the call site for the crash lab's reports;
+    /// leave them to their defaults.
+    public func sync(file: StaticString = #fileID, line: UInt = #line) throws(PmemTrackError) {
+        try observed(0..<bytes.count, file, line) { () throws(PmemTrackError) in
+            try whileOpen { () throws(PmemTrackError) in try checkedSync(0..<index.blockCount) }
+        }
+    }
+
+    /// Runs `sync` between the observer's two calls, if there is an observer.
+    @inline(__always)
+    private func observed(
+        _ range: @autoclosure () -> Range<Int>, _ file: StaticString, _ line: UInt,
+        _ sync: () throws(PmemTrackError) -> Void
+    ) throws(PmemTrackError) {
+        guard let observer else { return try sync() }
+        let site = CallSite(file: file, line: line)
+        let range = range()
+        observer.syncWillStart(range, site: site)
+        do {
+            try sync()
+        } catch {
+            observer.syncDidEnd(range, site: site, error: error)
+            throw error
+        }
+        observer.syncDidEnd(range, site: site, error: nil)
+    }
+
+    /// Marks a moment at which the crash lab, when it records this mapping,
+    /// also simulates a power loss: between two steps of an update that no
+    /// sync separates, for example. Free otherwise: one branch.
+    ///
+    /// - Parameter label: What the application is doing here, for reports.
+    public func crashPoint(_ label: String = "", file: StaticString = #fileID, line: UInt = #line) {
+        guard let observer else { return }
+        observer.crashPoint(label, site: CallSite(file: file, line: line))
     }
 
     /// Runs the engine over `blocks`, refusing when the file no longer
@@ -258,9 +313,14 @@ public final class TrackedMapping: @unchecked Sendable {
     /// whole. The msync of PmemTrack.
     ///
     /// - Throws: ``PmemTrackError/rangeOutOfBounds(offset:length:mappingLength:)``
-    ///   if the range is not inside the mapping, and as ``sync()``.
-    public func sync(offset: Int, length: Int) throws(PmemTrackError) {
-        try whileOpen { () throws(PmemTrackError) in try checkedSync(try blocks(offset: offset, length: length)) }
+    ///   if the range is not inside the mapping, and as ``sync(file:line:)``.
+    public func sync(offset: Int, length: Int, file: StaticString = #fileID, line: UInt = #line) throws(PmemTrackError) {
+        // The observer sees the range as asked, clamped so that bad input
+        // (which the sync then refuses) cannot trap here.
+        let end = offset.addingReportingOverflow(max(length, 0))
+        try observed(offset..<(end.overflow ? Int.max : end.partialValue), file, line) { () throws(PmemTrackError) in
+            try whileOpen { () throws(PmemTrackError) in try checkedSync(try blocks(offset: offset, length: length)) }
+        }
     }
 
     /// The blocks overlapping `offset..<offset+length`; empty for length 0.

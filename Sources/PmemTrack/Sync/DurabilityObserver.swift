@@ -1,0 +1,76 @@
+import SystemPackage
+
+/// Where in the application a sync or a crash point was called: the
+/// `#fileID` and `#line` of the call.
+package struct CallSite: Hashable, Sendable, CustomStringConvertible {
+    package let file: String
+    package let line: UInt
+
+    package init(file: StaticString, line: UInt) {
+        self.file = "\(file)"
+        self.line = line
+    }
+
+    package init(fileName: String, line: UInt) {
+        self.file = fileName
+        self.line = line
+    }
+
+    package var description: String { "\(file):\(line)" }
+}
+
+/// Sees what a mapping makes durable, and when: the crash lab's recorder,
+/// and its scratch mappings, which must know every range a recovery wrote.
+/// Package-only: production mappings have none, and each call site then
+/// costs one branch on a nil optional.
+///
+/// ## When each method runs
+/// - ``syncWillStart(_:site:)`` and ``syncDidEnd(_:site:error:)`` run on
+///   the syncing thread outside the sync engine: no block lock is held, and
+///   the observer may call the mapping's read-only API (``TrackedMapping/dirtyRanges()``).
+/// - ``didFlush(_:bytes:)`` and ``didDrain(_:succeeded:)`` run inside the
+///   sync engine, with the runs' block locks held and asynchronous signals
+///   blocked. They must not call the mapping, and must not block on anything
+///   a writer to the mapping could hold.
+/// - ``crashPoint(_:site:)`` runs where the application calls
+///   ``TrackedMapping/crashPoint(_:file:line:)``.
+package protocol DurabilityObserver: AnyObject, Sendable {
+    /// Whether the mapping's own flusher still runs. A scratch mapping whose
+    /// contents need not survive anything answers false: flushes and drains
+    /// are then only observed, and always succeed.
+    var forwardsFlushes: Bool { get }
+    func syncWillStart(_ range: Range<Int>, site: CallSite)
+    /// `bytes` are the run's bytes in the mapping at the moment of the flush.
+    func didFlush(_ range: Range<Int>, bytes: UnsafeRawBufferPointer)
+    /// A drain after the flushes of `ranges`; they are durable only if it
+    /// succeeded.
+    func didDrain(_ ranges: [Range<Int>], succeeded: Bool)
+    func syncDidEnd(_ range: Range<Int>, site: CallSite, error: PmemTrackError?)
+    func crashPoint(_ label: String, site: CallSite)
+}
+
+/// A flusher that tells an observer about each flush and drain of the
+/// flusher it wraps (or, if the observer says so, replaces).
+struct ObservedFlusher: Flusher {
+    let underlying: any Flusher
+    let observer: any DurabilityObserver
+
+    func flush(_ run: FlushRun) -> Result<Void, Errno> {
+        observer.didFlush(run.range, bytes: run.bytes)
+        return observer.forwardsFlushes ? underlying.flush(run) : .success(())
+    }
+
+    func drain() -> Result<Void, Errno> {
+        let result = observer.forwardsFlushes ? underlying.drain() : .success(())
+        observer.didDrain([], succeeded: (try? result.get()) != nil)
+        return result
+    }
+
+    func drain<Runs: Collection<FlushRun>>(after runs: Runs) -> Result<Void, Errno> {
+        let result = observer.forwardsFlushes ? underlying.drain(after: runs) : .success(())
+        observer.didDrain(runs.map(\.range), succeeded: (try? result.get()) != nil)
+        return result
+    }
+
+    var runsPerDrain: Int { underlying.runsPerDrain }
+}

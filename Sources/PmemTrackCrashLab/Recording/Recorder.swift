@@ -1,0 +1,179 @@
+import Glibc
+import PmemTrack
+import Synchronization
+
+/// Watches the recorded mapping and keeps what the explorer needs: the
+/// durable image as it evolves (as a log of commits), and at each crash point
+/// the blocks that differ from it.
+///
+/// The durable image follows the sync protocol's own definition: a run is
+/// durable once a drain after its flush succeeded, with the bytes it had at
+/// the flush. A failed drain makes nothing durable. Only the runs a sync
+/// flushed count, even where the drain is an fdatasync that may write back
+/// more of the file: what a sync did not promise stays uncertain.
+///
+/// ## Cost
+/// At a crash point outside a sync: the mapping's dirty ranges, and a
+/// comparison of each dirty block with the durable image, copying those that
+/// differ. Inside a sync, crash points reuse the snapshot taken when the sync
+/// started (the syncing thread stores nothing meanwhile). Each flush copies
+/// its run once, and each drain applies it to the durable image.
+final class Recorder<Acknowledgement: Hashable & Sendable>: DurabilityObserver, @unchecked Sendable {
+    /// The recording's state. Guarded by the mutex: the observer's methods
+    /// may run on any thread that syncs.
+    private struct State {
+        var points: [RecordedPoint] = []
+        var snapshots: [Snapshot] = []
+        var commits: [Commit] = []
+        /// Per syncing thread: the runs flushed since its last drain.
+        var staged: [pthread_t: [Commit]] = [:]
+        /// Per syncing thread: the sync in progress.
+        var syncs: [pthread_t: SyncInProgress] = [:]
+        var eventsAtLastCompletedSync = 0
+    }
+
+    private struct SyncInProgress {
+        let site: String
+        let snapshot: Int
+        /// Runs flushed so far by this sync.
+        var runs = 0
+        /// Whether a point was recorded since the last drain: with one drain
+        /// for many runs (fdatasync), the crash points between their flushes
+        /// would all allow the same images.
+        var pointSinceDrain = false
+    }
+
+    let length: Int
+    let blockSize: Int
+    let promises: Promises<Acknowledgement>
+    /// The durable image; the recorder's own memory, never the mapping's.
+    private let durable: UnsafeMutableRawBufferPointer
+    private let state = Mutex(State())
+    /// The recorded mapping, set once it exists (it holds the recorder).
+    nonisolated(unsafe) weak var mapping: TrackedMapping?
+
+    init(length: Int, blockSize: Int, promises: Promises<Acknowledgement>) {
+        self.length = length
+        self.blockSize = blockSize
+        self.promises = promises
+        durable = .allocate(byteCount: length, alignment: 64)
+        durable.initializeMemory(as: UInt8.self, repeating: 0)
+    }
+
+    deinit { durable.deallocate() }
+
+    var forwardsFlushes: Bool { true }
+
+    func syncWillStart(_ range: Range<Int>, site: CallSite) {
+        let snapshot = takeSnapshot()
+        state.withLock { state in
+            let index = state.snapshots.count
+            state.snapshots.append(snapshot)
+            state.syncs[pthread_self()] = SyncInProgress(site: site.description, snapshot: index)
+            record(.beforeSync, site: site.description, snapshot: index, in: &state)
+        }
+    }
+
+    func didFlush(_ range: Range<Int>, bytes: UnsafeRawBufferPointer) {
+        let copy = Commit(offset: range.lowerBound, bytes: Array(bytes))
+        state.withLock { state in
+            let thread = pthread_self()
+            state.staged[thread, default: []].append(copy)
+            guard var sync = state.syncs[thread] else { return }
+            sync.runs += 1
+            if !sync.pointSinceDrain {
+                sync.pointSinceDrain = true
+                record(.runFlushed(run: sync.runs), site: sync.site, snapshot: sync.snapshot, in: &state)
+            }
+            state.syncs[thread] = sync
+        }
+    }
+
+    func didDrain(_ ranges: [Range<Int>], succeeded: Bool) {
+        state.withLock { state in
+            let thread = pthread_self()
+            let staged = state.staged.removeValue(forKey: thread) ?? []
+            state.syncs[thread]?.pointSinceDrain = false
+            guard succeeded else { return }
+            for commit in staged {
+                commit.bytes.withUnsafeBytes { source in
+                    UnsafeMutableRawBufferPointer(rebasing: durable[commit.offset..<(commit.offset + source.count)])
+                        .copyMemory(from: source)
+                }
+                state.commits.append(commit)
+            }
+        }
+    }
+
+    func syncDidEnd(_ range: Range<Int>, site: CallSite, error: PmemTrackError?) {
+        let snapshot = takeSnapshot()
+        state.withLock { state in
+            state.syncs[pthread_self()] = nil
+            let index = state.snapshots.count
+            state.snapshots.append(snapshot)
+            record(.afterSync(failed: error != nil), site: site.description, snapshot: index, in: &state)
+            if error == nil { state.eventsAtLastCompletedSync = promises.count }
+        }
+    }
+
+    func crashPoint(_ label: String, site: CallSite) {
+        recordOutsideSync(.marker(label), site: site.description)
+    }
+
+    /// The last crash point, once the workload returned.
+    func finish() {
+        recordOutsideSync(.end, site: "")
+    }
+
+    private func recordOutsideSync(_ kind: CrashPointKind, site: String) {
+        let snapshot = takeSnapshot()
+        state.withLock { state in
+            let index = state.snapshots.count
+            state.snapshots.append(snapshot)
+            record(kind, site: site, snapshot: index, in: &state)
+        }
+    }
+
+    private func record(_ kind: CrashPointKind, site: String, snapshot: Int, in state: inout State) {
+        let point = CrashPoint(number: state.points.count, kind: kind, site: site)
+        state.points.append(
+            RecordedPoint(
+                point: point, snapshot: snapshot, commits: state.commits.count, events: promises.count,
+                eventsAtLastCompletedSync: state.eventsAtLastCompletedSync))
+    }
+
+    /// The blocks that differ from the durable image now. Only dirty blocks
+    /// can: every other block was written back by a successful sync and not
+    /// written since.
+    private func takeSnapshot() -> Snapshot {
+        guard let mapping else { return Snapshot(pieces: []) }
+        let bytes = UnsafeRawBufferPointer(mapping.bytes)
+        var pieces: [Snapshot.Piece] = []
+        // Asked before taking the state lock: with userfaultfd it takes block
+        // locks, which a sync that waits for the state lock in didFlush holds.
+        let dirty = mapping.dirtyRanges()
+        // The durable image changes only in drains, under the state lock.
+        state.withLock { _ in
+            for range in dirty {
+                var offset = range.lowerBound
+                while offset < range.upperBound {
+                    let end = min(offset + blockSize, range.upperBound)
+                    if memcmp(bytes.baseAddress! + offset, durable.baseAddress! + offset, end - offset) != 0 {
+                        pieces.append(.init(offset: offset, bytes: Array(bytes[offset..<end])))
+                    }
+                    offset = end
+                }
+            }
+        }
+        return Snapshot(pieces: pieces)
+    }
+
+    func recording() -> Recording<Acknowledgement> {
+        let events = promises.events.withLock { $0 }
+        return state.withLock { state in
+            Recording(
+                length: length, points: state.points, snapshots: state.snapshots, commits: state.commits,
+                events: events)
+        }
+    }
+}
