@@ -31,6 +31,18 @@ extension WriteAheadLog {
             return header
         }
 
+        /// Whether slot 0 holds part of this header's words and zeros
+        /// elsewhere, and slot 1 is blank: the first header write of a new
+        /// log, torn by a crash. A foreign file's bytes do not match.
+        func isTornCopy(in bytes: UnsafeMutableRawBufferPointer) -> Bool {
+            let words: [UInt64] = [WriteAheadLog.magic, sequence, epoch, headOffset, headLSN, UInt64(checksum)]
+            let slot1Blank = (0..<6).allSatisfy { bytes.load(fromByteOffset: WriteAheadLog.slotOffsets[1] + 8 * $0, as: UInt64.self) == 0 }
+            return slot1Blank && words.indices.allSatisfy { i in
+                let stored = bytes.load(fromByteOffset: 8 * i, as: UInt64.self)
+                return stored == 0 || stored == words[i]
+            }
+        }
+
         static func slotsAreBlank(in bytes: UnsafeMutableRawBufferPointer) -> Bool {
             WriteAheadLog.slotOffsets.allSatisfy { slot in (0..<6).allSatisfy { bytes.load(fromByteOffset: slot + 8 * $0, as: UInt64.self) == 0 } }
         }

@@ -90,10 +90,14 @@ public final class WriteAheadLog {
         guard mapping.bytes.count >= dataStart + Self.recordHeaderSize + 8 else {
             throw .mappingTooSmall(mapping.bytes.count)
         }
+        let initial = Header(sequence: 0, epoch: 1, headOffset: UInt64(dataStart), headLSN: 1)
         if let found = Header.newest(in: mapping.bytes) {
             header = found
-        } else if Header.slotsAreBlank(in: mapping.bytes) {
-            header = Header(sequence: 0, epoch: 1, headOffset: UInt64(dataStart), headLSN: 1)
+        } else if Header.slotsAreBlank(in: mapping.bytes) || initial.isTornCopy(in: mapping.bytes) {
+            // A new file, or one whose first header write was cut short by a
+            // crash (found by the crash lab with 8-byte tearing): no record
+            // can have been committed before that header was durable.
+            header = initial
             try Self.write(header, to: mapping)
         } else {
             throw .corruptHeader

@@ -39,12 +39,11 @@ import Testing
         }
     }
 
-    @Test(arguments: [CrashModel.adr, .eadr, .pageCache(), .pageCache(sector: 512), .processCrash])
+    @Test(arguments: [CrashModel.adr, .adrTornWords, .eadr, .pageCache(), .pageCache(sector: 512), .processCrash])
     func recoversFromEveryImage(model: CrashModel) throws {
         let lab = try CrashLab<UInt64>(length: 1 << 20, configuration: .init(tracking: .mprotect))
         try lab.record(Self.workload(records: 40))
         let report = try lab.explore(model: model, check: Self.check)
-        print(report)
         report.recordIssues()
         #expect(report.verdict == .passed)
         #expect(report.imagesChecked > 0)

@@ -10,6 +10,8 @@
 public struct CrashStrategy: Hashable, Sendable, CustomStringConvertible {
     enum Part: Hashable, Sendable {
         case bounded(Int)
+        /// k = 2 up to 64 units (at most 4,162 images), k = 1 above.
+        case boundedByUnits
         case prefixes
         case reversePrefixes
         case omitOne
@@ -51,11 +53,13 @@ public struct CrashStrategy: Hashable, Sendable, CustomStringConvertible {
         CrashStrategy(exhaustiveLimit: nil, parts: [.random(count: count, seed: seed)])
     }
 
-    /// Exhaustive up to 12 units; above, bounded (k = 2), prefixes, reverse
-    /// prefixes, omit-one and 256 seeded random images.
+    /// Exhaustive up to 12 units; above, bounded (k = 2 up to 64 units, so
+    /// at most 4,162 images, and k = 1 beyond), prefixes, reverse prefixes,
+    /// omit-one and 256 seeded random images: about 4n + 260 images for
+    /// large n.
     public static let `default` = CrashStrategy(
         exhaustiveLimit: 12,
-        parts: [.bounded(2), .prefixes, .reversePrefixes, .omitOne, .random(count: 256, seed: 0)])
+        parts: [.boundedByUnits, .prefixes, .reversePrefixes, .omitOne, .random(count: 256, seed: 0)])
 
     /// Both strategies: exhaustive below the larger limit, and both sets of
     /// images above it.
@@ -83,19 +87,28 @@ public struct CrashStrategy: Hashable, Sendable, CustomStringConvertible {
     func name(forUnits n: Int) -> String {
         if let limit = exhaustiveLimit, n <= limit { return "exhaustive" }
         if parts.isEmpty { return "none (n > \(exhaustiveLimit ?? 0))" }
-        return parts.map(Self.name).joined(separator: "+")
+        return parts.map { part in
+            part == .boundedByUnits ? Self.name(.bounded(n <= 64 ? 2 : 1)) : Self.name(part)
+        }.joined(separator: "+")
     }
 
     /// Whether the strategy checks every image of a point with `n` units.
     func isExhaustive(forUnits n: Int) -> Bool {
         if let limit = exhaustiveLimit, n <= limit { return true }
         // Bounded k covers every subset once k reaches half of n.
-        return parts.contains { if case .bounded(let k) = $0 { return 2 * k + 1 >= n } else { return false } }
+        return parts.contains { part in
+            switch part {
+            case .bounded(let k): return 2 * k + 1 >= n
+            case .boundedByUnits: return n <= 5
+            default: return false
+            }
+        }
     }
 
     private static func name(_ part: Part) -> String {
         switch part {
         case .bounded(let k): return "bounded(\(k))"
+        case .boundedByUnits: return "bounded(2 up to 64 units, else 1)"
         case .prefixes: return "prefixes"
         case .reversePrefixes: return "reversePrefixes"
         case .omitOne: return "omitOne"
@@ -127,6 +140,8 @@ public struct CrashStrategy: Hashable, Sendable, CustomStringConvertible {
 
     private static func forEachSubset(of part: Part, units n: Int, point: Int, _ body: ([Int]) -> Bool) -> Bool {
         switch part {
+        case .boundedByUnits:
+            return forEachSubset(of: .bounded(n <= 64 ? 2 : 1), units: n, point: point, body)
         case .bounded(let k):
             let all = Array(0..<n)
             for size in 0...min(k, n) {

@@ -105,9 +105,11 @@ final class Explorer<Acknowledgement: Hashable & Sendable> {
             acknowledgedSinceLastSync: promises.acknowledged.filter { !earlier.contains($0) })
     }
 
-    /// The hash of the durable image with `present` applied.
+    /// The hash of what a check sees: the durable image with `present`
+    /// applied, and the promises in force (the same image after another
+    /// acknowledgement is another check).
     func hash(of present: [Int], in point: Prepared) -> UInt64 {
-        var hash = durableHash
+        var hash = durableHash ^ ImageHash.mix(ImageHash.seed &+ UInt64(point.recorded.events))
         if model.isSnapshotOnly {
             for unit in point.units { hash ^= unit.delta }
         } else {
