@@ -2,6 +2,7 @@ import ExampleWorkloads
 import PmemTrack
 import PmemTrackCrashLab
 import Testing
+import Glibc
 
 /// The example write-ahead log under the crash lab: its recovery keeps every
 /// acknowledged record and invents none, in every image of every model.
@@ -39,13 +40,73 @@ import Testing
         }
     }
 
-    @Test(arguments: [CrashModel.adr, .adrTornWords, .eadr, .pageCache(), .pageCache(sector: 512), .processCrash])
-    func recoversFromEveryImage(model: CrashModel) throws {
-        let lab = try CrashLab<UInt64>(length: 1 << 20, configuration: .init(tracking: .mprotect))
+    @Test(arguments: [CrashModel.adr, .adrTornWords, .eadr, .pageCache(), .pageCache(sector: 512), .processCrash], LabBackends.all)
+    func recoversFromEveryImage(model: CrashModel, tracking: TrackedMapping.TrackingMode) throws {
+        let lab = try CrashLab<UInt64>(length: 1 << 20, configuration: .init(tracking: tracking))
         try lab.record(Self.workload(records: 40))
         let report = try lab.explore(model: model, check: Self.check)
         report.recordIssues()
         #expect(report.verdict == .passed)
         #expect(report.imagesChecked > 0)
+    }
+
+    /// Group commits of six records each: 15 to 20 uncertain lines per
+    /// crash point, beyond the exhaustive limit.
+    static func groupCommits(_ mapping: TrackedMapping, _ promises: Promises<UInt64>) throws {
+        let log = try WriteAheadLog(mapping: mapping)
+        for _ in 0..<30 {
+            var group: [UInt64] = []
+            for _ in 0..<6 {
+                let lsn = try log.append(payload(log.nextLSN) + Array(repeating: 0xA5, count: 100))
+                promises.begin(lsn)
+                group.append(lsn)
+            }
+            try log.commit()
+            for lsn in group { promises.acknowledge(lsn) }
+        }
+    }
+
+    @Test("The write-ahead log recovers from at least 10,000 distinct crash images")
+    func tenThousandImages() throws {
+        let lab = try CrashLab<UInt64>(length: 1 << 20)
+        try lab.record(Self.groupCommits)
+        let report = try lab.explore(model: .adr) { image in
+            let log = try WriteAheadLog(mapping: image.mapping)
+            for lsn in image.acknowledged { try image.require(lsn < log.nextLSN, "acknowledged record \(lsn) lost") }
+            try image.require(log.nextLSN <= (image.acknowledged + image.inFlight).max().map { $0 + 1 } ?? 1, "a record nobody appended")
+        }
+        report.recordIssues()
+        #expect(report.verdict == .passed)
+        #expect(report.imagesChecked >= 10_000, "\(report)")
+        print(report)
+    }
+
+    /// The cache-flush path needs libpmem to take /dev/shm for persistent
+    /// memory, which it decides once per process: an exit test.
+    @Test("On the cache-flush path, mprotect: the log passes and a seeded bug is caught")
+    func cacheFlushPath() async {
+        await #expect(processExitsWith: .success) { try Self.cacheFlushPath(tracking: .mprotect) }
+    }
+
+    @Test("On the cache-flush path, userfaultfd: the log passes and a seeded bug is caught",
+          .enabled(if: LabBackends.all.contains(.userfaultfd)))
+    func userfaultfdCacheFlushPath() async {
+        await #expect(processExitsWith: .success) { try Self.cacheFlushPath(tracking: .userfaultfd) }
+    }
+
+    static func cacheFlushPath(tracking: TrackedMapping.TrackingMode) throws {
+        // libpmem reads this once, at its first pmem_is_pmem call, which has
+        // not happened yet in this fresh process.
+        setenv("PMEM_IS_PMEM_FORCE", "1", 1)
+        let configuration = TrackedMapping.Configuration(flushMode: .cacheFlush, tracking: tracking)
+        let lab = try CrashLab<UInt64>(length: 1 << 20, configuration: configuration, directory: "/dev/shm")
+        try lab.record(workload(records: 20))
+        let report = try lab.explore(model: .adr, check: check)
+        #expect(report.verdict == .passed)
+        let zoo = try CrashLab<UInt64>(length: 64 << 10, configuration: configuration, directory: "/dev/shm")
+        try zoo.record(ZooBug.acknowledgeBeforeSync.workload(buggy: true))
+        let caught = try zoo.explore(model: .adr) { try ZooBug.acknowledgeBeforeSync.check(buggy: true, $0) }
+        #expect(caught.verdict == .failed)
+        guard report.verdict == .passed, caught.verdict == .failed else { exit(1) }
     }
 }
