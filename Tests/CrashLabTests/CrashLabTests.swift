@@ -41,6 +41,22 @@ enum LabBackends {
         #expect(report.coverage.last?.imagesChecked == 0 && report.coverage.last?.duplicatesSkipped == 32)
     }
 
+    @Test("Whatever a check writes, synced or not, is gone before the next image", arguments: LabBackends.all)
+    func checksDoNotLeak(tracking: TrackedMapping.TrackingMode) throws {
+        let lab = try CrashLab<UInt64>(length: 64 << 10, configuration: .init(tracking: tracking))
+        try lab.record(Self.fiveLines)
+        let report = try lab.explore(model: .adr) { image in
+            for offset in [4096, 8192, 40960] {
+                try image.require(image.bytes[offset] == 0, "a previous check's write at \(offset) leaked")
+                image.bytes[offset] = 0xEE
+            }
+            image.bytes[8] = 0xEE   // over a unit the image applied, or not
+            try image.mapping.sync(offset: 8192, length: 1)
+        }
+        #expect(report.verdict == .passed)
+        #expect(report.imagesChecked == 32)
+    }
+
     @Test("eADR and process crash: the crash point's snapshot only")
     func snapshotModels() throws {
         let lab = try CrashLab<UInt64>(length: 64 << 10)
