@@ -52,6 +52,8 @@ let package = Package(
             dependencies: [
                 "PmemTrack",
                 "ExampleWorkloads",
+                "CrashZoo",
+                "PmemTrackCrashLab",
                 "CPmemTrack",
                 "CLibpmem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -60,6 +62,11 @@ let package = Package(
         // Examples: data structures an application would keep in a tracked
         // mapping, and a small program for each.
         .target(name: "ExampleWorkloads", dependencies: ["PmemTrack"], path: "Examples/Workloads"),
+        // The crash lab's bug zoo and the examples' crash scenarios, for the
+        // tests and `pmemtrack crash`.
+        .target(
+            name: "CrashZoo", dependencies: ["ExampleWorkloads", "PmemTrack", "PmemTrackCrashLab"],
+            path: "Examples/CrashZoo"),
         .executableTarget(name: "QuickStart", dependencies: ["PmemTrack"], path: "Examples/QuickStart"),
         .executableTarget(
             name: "WriteAheadLogExample", dependencies: ["ExampleWorkloads", "PmemTrack"], path: "Examples/WriteAheadLog"),
@@ -83,7 +90,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CrashLabTests",
-            dependencies: ["PmemTrackCrashLab", "PmemTrack", "ExampleWorkloads"]
+            dependencies: ["PmemTrackCrashLab", "PmemTrack", "ExampleWorkloads", "CrashZoo"]
         ),
         .testTarget(
             name: "ToolTests",

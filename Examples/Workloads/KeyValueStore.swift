@@ -71,7 +71,8 @@ public final class KeyValueStore {
     private let slotsStart: Int
 
     /// Opens the store in `mapping`, or formats a new one if block 0 is all
-    /// zeros. Counts keys and damaged slots: O(slots).
+    /// zeros or holds part of a header being formatted. Counts keys and
+    /// damaged slots: O(slots).
     public init(mapping: TrackedMapping) throws(Error) {
         self.mapping = mapping
         slotsStart = max(mapping.blockSize, 4096)
@@ -79,7 +80,10 @@ public final class KeyValueStore {
         let slots = (mapping.bytes.count - slotsStart) / Self.slotSize
         let bytes = mapping.bytes
         switch (bytes.load(fromByteOffset: 0, as: UInt64.self), bytes.load(fromByteOffset: 8, as: UInt64.self)) {
-        case (0, 0):
+        case (0, 0), (Self.magic, 0), (0, UInt64(slots)):
+            // A new file, or a first header write cut short by a crash
+            // (found by the crash lab with 8-byte tearing): nothing can have
+            // been committed before the header was durable.
             bytes.storeBytes(of: Self.magic, toByteOffset: 0, as: UInt64.self)
             bytes.storeBytes(of: UInt64(slots), toByteOffset: 8, as: UInt64.self)
             do { try mapping.sync(offset: 0, length: 16) } catch { throw .storage(error) }

@@ -1,3 +1,4 @@
+import CrashZoo
 import PmemTrack
 import PmemTrackCrashLab
 import Testing

@@ -1,5 +1,6 @@
 import ExampleWorkloads
 import Glibc
+import CrashZoo
 import PmemTrack
 @testable import PmemTrackCrashLab
 import Testing

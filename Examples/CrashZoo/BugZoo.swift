@@ -1,4 +1,3 @@
-import Testing
 import ExampleWorkloads
 import Glibc
 import PmemTrack
@@ -8,7 +7,7 @@ import PmemTrackCrashLab
 /// patterns of the write-ahead log and key-value store examples (a record
 /// and its commit mark, a header, a checksummed record, an index pointer),
 /// written small enough that each bug is one changed line.
-enum ZooBug: String, CaseIterable, Sendable, CustomTestStringConvertible {
+public enum ZooBug: String, CaseIterable, Sendable, CustomStringConvertible {
     case commitInSameWindow = "commit-in-same-window"
     case payloadOutsideRangedSync = "payload-outside-ranged-sync"
     case rangedSyncOneBlockShort = "ranged-sync-one-block-short"
@@ -20,10 +19,26 @@ enum ZooBug: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case pointerBeforeTarget = "pointer-before-target"
     case recoveryReadsUnsynced = "recovery-reads-unsynced"
 
-    var testDescription: String { rawValue }
+    public var description: String { rawValue }
+
+    /// What the bug is, in one line.
+    public var summary: String {
+        switch self {
+        case .commitInSameWindow: "a commit mark made durable in the same sync as the record it commits"
+        case .payloadOutsideRangedSync: "a payload left out of the ranged sync that publishes it"
+        case .rangedSyncOneBlockShort: "a ranged sync one block short of the payload"
+        case .commitWordStraddles: "a 64-bit commit word across an 8-byte (and sector) boundary"
+        case .inPlaceMultiWordUpdate: "a two-word update in place, without a log"
+        case .acknowledgeBeforeSync: "a write-ahead log that acknowledges a record before its commit returns"
+        case .headerSlotsDoNotAlternate: "a checksummed header updated in place instead of in alternating slots"
+        case .checksumMissesField: "a checksum that does not cover bytes recovery trusts"
+        case .pointerBeforeTarget: "a pointer made durable in the same sync as its target"
+        case .recoveryReadsUnsynced: "recovery relying on a word that is never synced"
+        }
+    }
 
     /// The models under which the bug can lose or corrupt data.
-    var models: [CrashModel] {
+    public var models: [CrashModel] {
         switch self {
         case .commitInSameWindow: return [.adr, .pageCache(sector: 512)]
         case .payloadOutsideRangedSync, .pointerBeforeTarget:
@@ -37,9 +52,8 @@ enum ZooBug: String, CaseIterable, Sendable, CustomTestStringConvertible {
         }
     }
 
-    /// Runs the workload, buggy or correct, and checks an image; both over a
-    /// 64 KiB mapping of 4 KiB blocks.
-    func workload(buggy: Bool) -> (TrackedMapping, Promises<UInt64>) throws -> Void {
+    /// The workload, buggy or correct, for a 64 KiB mapping of 4 KiB blocks.
+    public func workload(buggy: Bool) -> (TrackedMapping, Promises<UInt64>) throws -> Void {
         switch self {
         case .acknowledgeBeforeSync:
             return { mapping, promises in
@@ -57,7 +71,7 @@ enum ZooBug: String, CaseIterable, Sendable, CustomTestStringConvertible {
         }
     }
 
-    func check(buggy: Bool, _ image: CrashImage<UInt64>) throws {
+    public func check(buggy: Bool, _ image: CrashImage<UInt64>) throws {
         switch self {
         case .acknowledgeBeforeSync:
             let log = try WriteAheadLog(mapping: image.mapping)
@@ -66,13 +80,16 @@ enum ZooBug: String, CaseIterable, Sendable, CustomTestStringConvertible {
             try Micro.check(bug: self, buggy: buggy, image)
         }
     }
+
+    /// The mapping length the zoo's workloads use.
+    public static let length = 64 << 10
 }
 
 /// The small data structures the zoo's bugs live in. Layout: a slot array
 /// of 16-byte records `value: UInt64 · commit: UInt64` from offset 0 (one
 /// slot per operation, 64 bytes apart), a header at 8192, and payloads from
 /// block 4 (offset 16384) on.
-struct Micro {
+public struct Micro {
     let bug: ZooBug
     let buggy: Bool
     let mapping: TrackedMapping
@@ -86,7 +103,7 @@ struct Micro {
     static let payloadLength = 4160
     static func payloadOffset(_ i: UInt64) -> Int { payloadStart + Int(i) * payloadLength }
     static func pattern(_ i: UInt64, count: Int) -> [UInt8] { Array(repeating: payloadByte(i), count: count) }
-    static func commitOffset(_ i: UInt64) -> Int { 2048 + Int(i) * 64 }
+    public static func commitOffset(_ i: UInt64) -> Int { 2048 + Int(i) * 64 }
     static func payloadByte(_ i: UInt64) -> UInt8 { UInt8(truncatingIfNeeded: 0x40 + i) }
 
     func store(_ value: UInt64, at offset: Int) { bytes.storeBytes(of: value, toByteOffset: offset, as: UInt64.self) }
