@@ -116,8 +116,11 @@ public final class CrashLab<Acknowledgement: Hashable & Sendable> {
     /// - Throws: ``CrashLabError`` for invalid arguments, no recording, or a
     ///   scratch mapping that cannot be made. A failing image is a result,
     ///   not an error.
+    /// - Parameter progress: Called after each crash point with the number
+    ///   of points explored and the images checked so far (for a progress line).
     public func explore(
         model: CrashModel, strategy: CrashStrategy = .default, budget: CrashBudget = .unlimited,
+        progress: ((_ pointsExplored: Int, _ imagesChecked: Int) -> Void)? = nil,
         check: @escaping (CrashImage<Acknowledgement>) throws -> Void
     ) throws(CrashLabError) -> CrashReport<Acknowledgement> {
         guard let recording else { throw .notRecorded }
@@ -127,8 +130,9 @@ public final class CrashLab<Acknowledgement: Hashable & Sendable> {
         let scratch = try Scratch(length: length, directory: scratchDirectory)
         let explorer = Explorer(recording: recording, model: model, scratch: scratch, check: check)
         var exploration = Exploration<Acknowledgement>(model: model, strategy: strategy, budget: budget)
-        for point in recording.points {
+        for (number, point) in recording.points.enumerated() {
             guard exploration.explore(point, with: explorer) else { break }
+            progress?(number + 1, exploration.imagesChecked)
         }
         return exploration.report(pointsRecorded: recording.points.count, minimisationChecks: explorer.checksRun)
     }

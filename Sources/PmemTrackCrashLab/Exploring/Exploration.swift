@@ -9,7 +9,7 @@ struct Exploration<Acknowledgement: Hashable & Sendable> {
     private var failures: [CrashFailure<Acknowledgement>] = []
     private var causes: [String: Int] = [:]
     private var coverage: [CrashReport<Acknowledgement>.PointCoverage] = []
-    private var imagesChecked = 0
+    private(set) var imagesChecked = 0
     private var duplicatesSkipped = 0
     private var budgetCut: String?
     private var uncovered = 0
