@@ -7,8 +7,8 @@ import ArgumentParser
 struct PmemTrackCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pmemtrack",
-        abstract: "Exercise PmemTrack: example workloads, the flush-set growth experiment, and a system report.",
-        subcommands: [WorkloadCommand.self, GrowthCommand.self, DoctorCommand.self],
+        abstract: "Exercise PmemTrack: example workloads, the flush-set growth experiment, a system report, and the crash lab.",
+        subcommands: [WorkloadCommand.self, GrowthCommand.self, DoctorCommand.self, CrashCommand.self],
         defaultSubcommand: WorkloadCommand.self
     )
 }

@@ -6,19 +6,27 @@ import Foundation
 struct ProgressLine {
     private let label: String
     private let total: Int
+    private let unit: String
+    private let sampleEvery: Int
     private let start = ContinuousClock.now
     private var lastShown: ContinuousClock.Instant?
     private let interactive = isatty(STDERR_FILENO) == 1
     private(set) var shown = false
 
-    init(label: String, total: Int) {
+    /// - Parameters:
+    ///   - unit: What `done` counts.
+    ///   - sampleEvery: Look at the clock only every so many; 1 where each
+    ///     step is long.
+    init(label: String, total: Int, unit: String = "ops", sampleEvery: Int = 1024) {
         self.label = label
         self.total = total
+        self.unit = unit
+        self.sampleEvery = sampleEvery
     }
 
-    /// Call often; it looks at the clock only every 1024 operations.
-    mutating func update(done: Int) {
-        guard done & 1023 == 0 else { return }
+    /// Call often; it looks at the clock only every `sampleEvery` steps.
+    mutating func update(done: Int, detail: String = "") {
+        guard done % sampleEvery == 0 else { return }
         let now = ContinuousClock.now
         let elapsed = (now - start).seconds
         let interval = interactive ? 0.25 : 5.0
@@ -26,8 +34,9 @@ struct ProgressLine {
         lastShown = now
         shown = true
         let rate = Double(done) / elapsed
-        let line = String(format: "%@ %3.0f%%  %@/%@ ops  %@ ops/s", label, Double(done) / Double(total) * 100,
-                          Report.grouped(done), Report.grouped(total), Report.grouped(Int(rate)))
+        let line = String(format: "%@ %3.0f%%  %@/%@ %@  %@ %@/s%@", label, Double(done) / Double(total) * 100,
+                          Report.grouped(done), Report.grouped(total), unit, Report.grouped(Int(rate)), unit,
+                          detail.isEmpty ? "" : "  " + detail)
         FileHandle.standardError.write(Data((interactive ? "\r\(line)" : "\(line)\n").utf8))
     }
 

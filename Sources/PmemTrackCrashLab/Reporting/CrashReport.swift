@@ -85,11 +85,14 @@ public struct CrashFailure<Acknowledgement: Hashable & Sendable>: Sendable, Cust
 
     public var description: String {
         func list(_ units: [CrashUnit]) -> String { units.isEmpty ? "none" : units.map(\.description).joined(separator: ", ") }
+        func names(_ operations: [Acknowledgement]) -> String {
+            operations.isEmpty ? "none" : operations.map { "\($0)" }.joined(separator: ", ")
+        }
         return """
             FAILURE at crash point \(point): \(message)
               present: \(list(present))
               absent: \(list(absent))
-              acknowledged at risk: \(acknowledgedAtRisk.map { "\($0)" }), in flight: \(inFlight.map { "\($0)" })
+              acknowledged at risk: \(names(acknowledgedAtRisk)); in flight: \(names(inFlight))
               \(occurrences) image(s); replay: \(replayID)
             """
     }
