@@ -35,3 +35,37 @@ import Testing
         #expect(report.verdict == .passed)
     }
 }
+
+/// Which single strategy catches which bug, under each bug's models: the
+/// table in the README. Every bug is caught by the default strategy, and by
+/// at least one single strategy under each of its models.
+@Suite struct StrategyMatrixTests {
+    static let strategies: [(String, CrashStrategy)] = [
+        ("exhaustive(12)", .exhaustive()), ("bounded(2)", .bounded(k: 2)), ("prefixes", .prefixes),
+        ("reversePrefixes", .reversePrefixes), ("omitOne", .omitOne), ("random(256)", .random(count: 256)),
+        ("default", .default),
+    ]
+
+    @Test func matrix() throws {
+        var lines = ["| bug | model | " + Self.strategies.map(\.0).joined(separator: " | ") + " |"]
+        lines.append("|---|---|" + String(repeating: "---|", count: Self.strategies.count))
+        for bug in ZooBug.allCases {
+            for model in bug.models {
+                let lab = try CrashLab<UInt64>(length: ZooBug.length, configuration: .init(tracking: .mprotect))
+                try lab.record(bug.workload(buggy: true))
+                var cells: [String] = []
+                for (name, strategy) in Self.strategies {
+                    let report = try lab.explore(model: model, strategy: strategy, budget: .images(20_000)) {
+                        try bug.check(buggy: true, $0)
+                    }
+                    let caught = report.verdict == .failed
+                    cells.append(caught ? "yes" : (report.verdict == .notMeasured ? "not measured" : "no"))
+                    if name == "default" { #expect(caught, "\(bug) under \(model)") }
+                }
+                #expect(cells.dropLast().contains("yes"), "\(bug) under \(model): no single strategy")
+                lines.append("| \(bug) | \(model) | " + cells.joined(separator: " | ") + " |")
+            }
+        }
+        print(lines.joined(separator: "\n"))
+    }
+}

@@ -49,6 +49,11 @@ struct Exploration<Acknowledgement: Hashable & Sendable> {
             name = "snapshot"
             _ = visit([], &self)
             complete = !cut
+        } else if n == 0 {
+            // One image, the durable one, whatever the strategy.
+            name = "exhaustive"
+            _ = visit([], &self)
+            complete = !cut
         } else {
             name = strategy.name(forUnits: n)
             strategy.forEachSubset(units: n, point: recorded.point.number) { visit($0, &self) }
