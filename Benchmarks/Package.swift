@@ -38,7 +38,9 @@ let package = Package(
 )
 
 // One executable per suite, in Benchmarks/<Name>, as package-benchmark expects.
-for suite in ["FaultCost", "SyncCost", "SizeScaling", "EndToEnd", "IndexOps"] {
+// CrashLab measures the crash lab, a library product of its own.
+for suite in ["FaultCost", "SyncCost", "SizeScaling", "EndToEnd", "IndexOps", "CrashLab"] {
+    let crashLab: [Target.Dependency] = suite == "CrashLab" ? [.product(name: "PmemTrackCrashLab", package: "PmemTrack")] : []
     package.targets.append(
         .executableTarget(
             name: suite,
@@ -47,7 +49,7 @@ for suite in ["FaultCost", "SyncCost", "SizeScaling", "EndToEnd", "IndexOps"] {
                 "BenchmarkBaselines",
                 .product(name: "PmemTrack", package: "PmemTrack"),
                 .product(name: "Benchmark", package: "benchmark"),
-            ],
+            ] + crashLab,
             path: "Benchmarks/\(suite)",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         )

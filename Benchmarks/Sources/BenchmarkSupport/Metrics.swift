@@ -48,4 +48,15 @@ public enum Metric {
     public static let bitmapSet = BenchmarkMetric.custom("bitmap_set_ns")
     public static let bitmapEnumerate = BenchmarkMetric.custom("bitmap_enumerate_ns")
     public static let bitmapClear = BenchmarkMetric.custom("bitmap_clear_ns")
+    /// The crash lab: one `explore` call's wall time over the images it
+    /// checked (ns per image), with a check that reads one word. An average
+    /// over a whole exploration, not one image's time: a single image takes
+    /// too little time to measure on its own.
+    public static let crashImage = BenchmarkMetric.custom("crash_image_ns")
+    /// The same with a write-ahead log's recovery as the check (ns per check).
+    public static let crashCheck = BenchmarkMetric.custom("crash_check_ns")
+    /// A workload on a plain TrackedMapping, and the same workload recorded
+    /// by `CrashLab.record`, each from mapping the file to unmapping it (ns).
+    public static let plainWorkload = BenchmarkMetric.custom("plain_ns")
+    public static let recordedWorkload = BenchmarkMetric.custom("recorded_ns")
 }
