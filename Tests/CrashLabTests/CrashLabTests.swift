@@ -115,7 +115,9 @@ enum LabBackends {
 
         let id = try #require(CrashStateID(failure.replayID.description))
         #expect(id == failure.replayID)
-        let replayed = try lab.replay(id, check: check)
+        var replayed: (any Error)?
+        let elapsed = try ContinuousClock().measure { replayed = try lab.replay(id, check: check) }
+        print("replay of \(id) took \(elapsed)")
         #expect("\(try #require(replayed))" == failure.message)
 
         // Nothing present: the durable image alone passes.
