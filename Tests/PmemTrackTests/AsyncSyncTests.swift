@@ -1,0 +1,137 @@
+import Foundation
+import Synchronization
+import SystemPackage
+import Testing
+@testable import PmemTrack
+
+/// A flusher whose flushes wait at a gate until the test opens it, counting
+/// the flushes that arrived. If the test never gets to open it (because the
+/// syncs hold every thread it could run on), the gate opens by itself after
+/// `failsafe` seconds and says so, so that the test fails instead of hanging.
+final class FlushGate: Flusher, @unchecked Sendable {
+    private let condition = NSCondition()
+    private var open = false
+    private let failsafe: Date
+    private(set) var arrived = 0
+    private(set) var openedByFailsafe = false
+
+    init(failsafe seconds: Double = 10) { failsafe = Date(timeIntervalSinceNow: seconds) }
+
+    func flush(_ run: FlushRun) -> Result<Void, Errno> {
+        condition.lock()
+        arrived += 1
+        condition.broadcast()
+        while !open {
+            if !condition.wait(until: failsafe) {
+                openedByFailsafe = true
+                open = true
+            }
+        }
+        condition.unlock()
+        return .success(())
+    }
+
+    func drain() -> Result<Void, Errno> { .success(()) }
+
+    func openGate() {
+        condition.lock()
+        open = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Waits until `count` flushes are at the gate; false after `seconds`.
+    func waitForArrivals(_ count: Int, seconds: Double = 30) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        condition.lock()
+        defer { condition.unlock() }
+        while arrived < count { if !condition.wait(until: deadline) { return arrived >= count } }
+        return true
+    }
+}
+
+/// Runs `body` on a thread of its own, not the cooperative pool's.
+func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        Thread { continuation.resume(returning: body()) }.start()
+    }
+}
+
+@Suite("async syncs") struct AsyncSyncTests {
+    static func mapping(_ file: TemporaryFile, flusher: any Flusher) throws -> TrackedMapping {
+        try TrackedMapping.forTesting(path: file.path, length: 64 << 10, flusher: flusher)
+    }
+
+    @Test("many async syncs waiting in a slow flush leave the cooperative pool free; each completes once the flush does")
+    func syncsDoNotBlockTheCooperativePool() async throws {
+        let flusher = FlushGate()
+        let files = (0..<16).map { _ in TemporaryFile() }
+        let maps = try files.map { try Self.mapping($0, flusher: flusher) }
+        for map in maps { map.bytes[100] = 1 }
+        let syncs = maps.map { map in Task { try await map.sync() } }
+        // Every sync is now blocked in its flush, on PmemTrack's threads.
+        let arrived = await onOwnThread { flusher.waitForArrivals(16) }
+        try #require(arrived, "16 syncs reached the flush gate")
+        // Tasks still run: far more than the cooperative pool has threads.
+        let done = await withTaskGroup(of: Int.self) { group in
+            for i in 0..<200 { group.addTask { i } }
+            return await group.reduce(0) { $0 + $1 }
+        }
+        #expect(done == (0..<200).reduce(0, +))
+        flusher.openGate()
+        // Had the syncs blocked the pool, nothing above could have run until
+        // the gate's failsafe opened it.
+        #expect(!flusher.openedByFailsafe)
+        for sync in syncs { try await sync.value }
+        for map in maps {
+            #expect(map.statistics.blocksFlushed == 1)
+            #expect(map.dirtyRanges().isEmpty)
+            try map.close()
+        }
+    }
+
+    @Test("a sync cancelled before it starts throws CancellationError and flushes nothing")
+    func cancelledBeforeStart() async throws {
+        let file = TemporaryFile()
+        let map = try Self.mapping(file, flusher: MsyncFlusher())
+        map.bytes[5] = 1
+        let task = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            try await map.sync()
+        }
+        await #expect(throws: CancellationError.self) { try await task.value }
+        #expect(map.statistics.syncs == 0)
+        #expect(map.dirtyRanges() == [0..<4096])
+        try await map.sync()
+        #expect(map.dirtyRanges().isEmpty)
+        try map.close()
+    }
+
+    @Test("a sync cancelled while it flushes completes, and its data is durable")
+    func cancelledWhileRunning() async throws {
+        let flusher = FlushGate()
+        let file = TemporaryFile()
+        let map = try Self.mapping(file, flusher: flusher)
+        map.bytes[5] = 1
+        let task = Task { try await map.sync(offset: 0, length: 1) }
+        let arrived = await onOwnThread { flusher.waitForArrivals(1) }
+        try #require(arrived)
+        task.cancel()
+        flusher.openGate()
+        try await task.value
+        #expect(map.statistics.blocksFlushed == 1)
+        #expect(map.dirtyRanges().isEmpty)
+        try map.close()
+    }
+
+    @Test("async syncs throw the same typed errors")
+    func errors() async throws {
+        let file = TemporaryFile()
+        let map = try Self.mapping(file, flusher: MsyncFlusher())
+        await #expect(throws: PmemTrackError.rangeOutOfBounds(offset: -1, length: 1, mappingLength: 64 << 10)) {
+            try await map.sync(offset: -1, length: 1)
+        }
+        try map.close()
+        await #expect(throws: PmemTrackError.closed) { try await map.sync() }
+    }
+}
