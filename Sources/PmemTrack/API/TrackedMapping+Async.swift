@@ -1,7 +1,7 @@
 import Synchronization
 
 extension TrackedMapping {
-    /// ``sync(file:line:)`` for async code: the blocking work (fdatasync,
+    /// ``sync(file:line:)-7th9p`` for async code: the blocking work (fdatasync,
     /// cache flushes, waiting for block locks) runs on PmemTrack's own
     /// threads, never on a thread of Swift's cooperative pool, and the
     /// calling task is suspended meanwhile.
@@ -14,16 +14,24 @@ extension TrackedMapping {
     /// meanwhile: a half-done sync would report nothing more than a
     /// cancelled one, and the finished one has made its data durable.
     ///
-    /// - Throws: `CancellationError`, or ``PmemTrackError`` as ``sync(file:line:)``.
+    /// - Parameters:
+    ///   - file: The caller's file, for the crash lab's reports; leave the default.
+    ///   - line: The caller's line, for the crash lab's reports; leave the default.
+    /// - Throws: `CancellationError`, or ``PmemTrackError`` as ``sync(file:line:)-7th9p``.
     public func sync(file: StaticString = #fileID, line: UInt = #line) async throws {
         try await onPoolThread { () throws(PmemTrackError) in try self.sync(file: file, line: line) }
     }
 
-    /// ``sync(offset:length:file:line:)`` for async code, with the threads and
-    /// the cancellation of ``sync(file:line:)-(StaticString,_)``.
+    /// ``sync(offset:length:file:line:)-3ujbx`` for async code, with the threads and
+    /// the cancellation of ``sync(file:line:)-57x1q``.
     ///
+    /// - Parameters:
+    ///   - offset: The range's first byte in the mapping.
+    ///   - length: The range's length in bytes; 0 syncs nothing.
+    ///   - file: The caller's file, for the crash lab's reports; leave the default.
+    ///   - line: The caller's line, for the crash lab's reports; leave the default.
     /// - Throws: `CancellationError`, or ``PmemTrackError`` as
-    ///   ``sync(offset:length:file:line:)``.
+    ///   ``sync(offset:length:file:line:)-3ujbx``.
     public func sync(offset: Int, length: Int, file: StaticString = #fileID, line: UInt = #line) async throws {
         try await onPoolThread { () throws(PmemTrackError) in
             try self.sync(offset: offset, length: length, file: file, line: line)

@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// A memory-mapped file whose writes are tracked block by block, so that
-/// ``sync(file:line:)`` flushes exactly the blocks written since the last flush.
+/// ``sync(file:line:)-7th9p`` flushes exactly the blocks written since the last flush.
 ///
 /// ```swift
 /// let map = try TrackedMapping(path: "/mnt/pmem/db", length: 1 << 30, options: [.create])
@@ -19,7 +19,7 @@ import Glibc
 /// block faults once: with ``TrackingMode/mprotect`` PmemTrack's handler
 /// marks the block dirty and lets the store proceed; with
 /// ``TrackingMode/userfaultfd`` the kernel resolves the fault and remembers
-/// the page, and the next sync collects it. ``sync(file:line:)`` (like fsync) and ``sync(offset:length:file:line:)`` (like
+/// the page, and the next sync collects it. ``sync(file:line:)-7th9p`` (like fsync) and ``sync(offset:length:file:line:)-3ujbx`` (like
 /// msync) write back the dirty blocks, with CPU cache flushes on persistent
 /// memory or one fdatasync on ordinary files, and return only when they are durable.
 ///
@@ -213,7 +213,7 @@ public final class TrackedMapping: @unchecked Sendable {
 
     /// Unmaps the file. Does not sync: blocks still dirty are written back
     /// only as far as the kernel's own writeback of the file does, which
-    /// gives no durability guarantee. Call ``sync(file:line:)`` first.
+    /// gives no durability guarantee. Call ``sync(file:line:)-7th9p`` first.
     ///
     /// Waits for syncs in progress. Stores to ``bytes`` after close crash.
     /// - Throws: ``PmemTrackError/closed`` if already closed.
@@ -251,8 +251,9 @@ public final class TrackedMapping: @unchecked Sendable {
     ///   sync retries them), ``PmemTrackError/fileTruncated(length:)`` if
     ///   the file no longer covers the mapping, or ``PmemTrackError/closed``.
     ///
-    /// `file` and `line` name the call site for the crash lab's reports;
-    /// leave them to their defaults.
+    /// - Parameters:
+    ///   - file: The caller's file, for the crash lab's reports; leave the default.
+    ///   - line: The caller's line, for the crash lab's reports; leave the default.
     public func sync(file: StaticString = #fileID, line: UInt = #line) throws(PmemTrackError) {
         try observed(0..<bytes.count, file, line) { () throws(PmemTrackError) in
             try whileOpen { () throws(PmemTrackError) in try checkedSync(0..<index.blockCount) }
@@ -282,7 +283,10 @@ public final class TrackedMapping: @unchecked Sendable {
     /// also simulates a power loss: between two steps of an update that no
     /// sync separates, for example. Free otherwise: one branch.
     ///
-    /// - Parameter label: What the application is doing here, for reports.
+    /// - Parameters:
+    ///   - label: What the application is doing here, for reports.
+    ///   - file: The caller's file, for reports; leave the default.
+    ///   - line: The caller's line, for reports; leave the default.
     public func crashPoint(_ label: String = "", file: StaticString = #fileID, line: UInt = #line) {
         guard let observer else { return }
         observer.crashPoint(label, site: CallSite(file: file, line: line))
@@ -312,8 +316,13 @@ public final class TrackedMapping: @unchecked Sendable {
     /// this call durable, flushing the dirty blocks that overlap the range,
     /// whole. The msync of PmemTrack.
     ///
+    /// - Parameters:
+    ///   - offset: The range's first byte in the mapping.
+    ///   - length: The range's length in bytes; 0 syncs nothing.
+    ///   - file: The caller's file, for the crash lab's reports; leave the default.
+    ///   - line: The caller's line, for the crash lab's reports; leave the default.
     /// - Throws: ``PmemTrackError/rangeOutOfBounds(offset:length:mappingLength:)``
-    ///   if the range is not inside the mapping, and as ``sync(file:line:)``.
+    ///   if the range is not inside the mapping, and as ``sync(file:line:)-7th9p``.
     public func sync(offset: Int, length: Int, file: StaticString = #fileID, line: UInt = #line) throws(PmemTrackError) {
         // The observer sees the range as asked, clamped so that bad input
         // (which the sync then refuses) cannot trap here.
