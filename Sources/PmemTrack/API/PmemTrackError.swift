@@ -40,6 +40,10 @@ public enum PmemTrackError: Error, Hashable, Sendable {
     /// ``TrackedMapping/TrackingMode/automatic`` falls back to
     /// ``TrackedMapping/TrackingMode/mprotect`` instead.
     case trackingUnavailable(TrackingUnavailableReason)
+    /// ``TrackedMapping/Writeback`` settings that cannot work: a maximum dirty
+    /// age below 1 ms, a dirty-byte limit that is not positive, or a limit
+    /// without an age.
+    case invalidWriteback(String)
 }
 
 /// Why the userfaultfd backend cannot track a mapping.
@@ -113,6 +117,8 @@ extension PmemTrackError: CustomStringConvertible {
             return "\(operation) failed: \(errno)"
         case .trackingUnavailable(let reason):
             return "userfaultfd tracking is unavailable: \(reason)"
+        case .invalidWriteback(let why):
+            return "invalid writeback: \(why)"
         }
     }
 }

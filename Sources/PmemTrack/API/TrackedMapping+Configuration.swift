@@ -52,18 +52,22 @@ extension TrackedMapping {
         public var flushMode: FlushMode
         /// How writes are detected.
         public var tracking: TrackingMode
+        /// Whether background syncs bound how long a block stays dirty.
+        public var writeback: Writeback
 
         /// - Parameters:
         ///   - blockSize: Defaults to the page size.
         ///   - flushMode: Defaults to ``FlushMode/automatic``.
         ///   - tracking: Defaults to ``TrackingMode/automatic``.
+        ///   - writeback: Defaults to ``Writeback/off``.
         public init(
             blockSize: Int = TrackedMapping.pageSize, flushMode: FlushMode = .automatic,
-            tracking: TrackingMode = .automatic
+            tracking: TrackingMode = .automatic, writeback: Writeback = .off
         ) {
             self.blockSize = blockSize
             self.flushMode = flushMode
             self.tracking = tracking
+            self.writeback = writeback
         }
 
         func validated() throws(PmemTrackError) -> Configuration {
@@ -71,7 +75,60 @@ extension TrackedMapping {
             guard size > 0, size & (size - 1) == 0, size % TrackedMapping.pageSize == 0,
                   size <= Self.maximumBlockSize
             else { throw .invalidBlockSize(size) }
+            try writeback.validate()
             return self
+        }
+    }
+
+    /// Background writeback: PmemTrack syncs the mapping by itself often
+    /// enough that no block stays dirty much longer than a bound, as the page
+    /// cache's flusher threads do for ordinary files (`dirty_expire_centisecs`,
+    /// 30 s by default, with `dirty_writeback_centisecs`, 5 s, between passes).
+    /// Persistent memory mapped with DAX has nothing of the kind: a dirty cache
+    /// line stays in the CPU cache, lost in a power failure, until the
+    /// application flushes it.
+    ///
+    /// With a maximum dirty age, a background thread of the mapping runs a
+    /// whole-mapping sync every half of that age, so a block written at time t
+    /// is durable by t + age / 2 + the length of one sync. With a dirty-byte
+    /// limit it also looks eight times per interval at how many bytes are
+    /// dirty, and syncs at once when they exceed the limit.
+    ///
+    /// Background syncs are ordinary syncs: they take the same block locks for
+    /// the same time as ``TrackedMapping/sync(file:line:)-7th9p``. A background
+    /// sync's error is kept and thrown by the next foreground sync, even if
+    /// that sync's own flushes succeeded (the failed blocks stayed dirty and
+    /// it retried them): never lost, as the kernel's errseq does for fsync.
+    /// ``TrackedMapping/close()`` stops the background thread first.
+    public struct Writeback: Hashable, Sendable {
+        /// No background syncs: blocks stay dirty until the application syncs.
+        public static let off = Writeback(maximumDirtyAge: nil, dirtyByteLimit: nil)
+
+        /// The bound on a block's dirty age, if any.
+        public let maximumDirtyAge: Duration?
+        /// Dirty bytes beyond which writeback starts early, if any.
+        public let dirtyByteLimit: Int?
+
+        /// Background syncs that keep every block's dirty age under `age`
+        /// (plus one sync's length), and, with `dirtyByteLimit`, start early
+        /// when more bytes than that are dirty.
+        public static func maximumDirtyAge(_ age: Duration, dirtyByteLimit: Int? = nil) -> Writeback {
+            Writeback(maximumDirtyAge: age, dirtyByteLimit: dirtyByteLimit)
+        }
+
+        /// Background syncs every half of `maximumDirtyAge`.
+        var interval: Duration? { maximumDirtyAge.map { $0 / 2 } }
+
+        func validate() throws(PmemTrackError) {
+            if let age = maximumDirtyAge, age < .milliseconds(1) {
+                throw .invalidWriteback("maximum dirty age \(age) is below 1 ms")
+            }
+            if let limit = dirtyByteLimit, limit <= 0 {
+                throw .invalidWriteback("dirty-byte limit \(limit) is not positive")
+            }
+            if dirtyByteLimit != nil && maximumDirtyAge == nil {
+                throw .invalidWriteback("a dirty-byte limit needs a maximum dirty age")
+            }
         }
     }
 

@@ -1,4 +1,5 @@
 import CLibpmem
+import Synchronization
 import SystemPackage
 
 #if canImport(Glibc)
@@ -58,6 +59,10 @@ public final class TrackedMapping: @unchecked Sendable {
     private let state = ReadWriteLock()
     /// The crash lab's recorder or scratch observer; nil in production.
     let observer: (any DurabilityObserver)?
+    /// The background writeback thread, if ``Configuration/writeback`` asks for one.
+    private(set) var writer: BackgroundWriter?
+    /// A background sync's error not yet thrown by a foreground sync.
+    private let backgroundError = Mutex<PmemTrackError?>(nil)
     /// Guarded by `state`.
     private var isClosed = false
 
@@ -114,6 +119,7 @@ public final class TrackedMapping: @unchecked Sendable {
     init(
         path: String, length: Int?, options: Options, configuration: Configuration,
         syncHook: SyncHook? = nil, mutant: ProtocolMutant? = nil, observer: (any DurabilityObserver)? = nil,
+        writebackClock: any WritebackClock = ContinuousWritebackClock(),
         makeFlusher: (FlushMode, _ file: Int32?) -> any Flusher
     ) throws(PmemTrackError) {
         let configuration = try configuration.validated()
@@ -178,6 +184,17 @@ public final class TrackedMapping: @unchecked Sendable {
             length: mapping.length, blockShift: configuration.blockSize.trailingZeroBitCount,
             counters: counters, failures: FailureLog(), hook: syncHook, mutant: mutant)
         mapped = false
+        if let interval = configuration.writeback.interval {
+            let writer = BackgroundWriter(
+                interval: interval, dirtyByteLimit: configuration.writeback.dirtyByteLimit, clock: writebackClock)
+            writer.mapping = self
+            guard writer.start() else {
+                release()
+                isClosed = true
+                throw .system(Errno(rawValue: EAGAIN), operation: "pthread_create (background writeback)")
+            }
+            self.writer = writer
+        }
     }
 
     /// Maps the file; `created` tells whether this call created it.
@@ -208,6 +225,7 @@ public final class TrackedMapping: @unchecked Sendable {
     }
 
     deinit {
+        writer?.stop()
         if !isClosed { release() }
     }
 
@@ -218,6 +236,8 @@ public final class TrackedMapping: @unchecked Sendable {
     /// Waits for syncs in progress. Stores to ``bytes`` after close crash.
     /// - Throws: ``PmemTrackError/closed`` if already closed.
     public func close() throws(PmemTrackError) {
+        // First the background writer, which takes the state lock to sync.
+        writer?.stop()
         try state.withWriteLock { () throws(PmemTrackError) in
             guard !isClosed else { throw .closed }
             isClosed = true
@@ -258,6 +278,27 @@ public final class TrackedMapping: @unchecked Sendable {
         try observed(0..<bytes.count, file, line) { () throws(PmemTrackError) in
             try whileOpen { () throws(PmemTrackError) in try checkedSync(0..<index.blockCount) }
         }
+        try throwBackgroundError()
+    }
+
+    /// A background writeback pass: a whole-mapping sync whose error waits
+    /// for the next foreground sync. Unobserved: the crash lab records the
+    /// application's own syncs.
+    func backgroundSync() {
+        do {
+            try whileOpen { () throws(PmemTrackError) in try checkedSync(0..<index.blockCount) }
+        } catch .closed {
+            return
+        } catch {
+            // Keep the first error not yet reported, as errseq does.
+            backgroundError.withLock { if $0 == nil { $0 = error } }
+        }
+    }
+
+    /// Throws, once, the error of a background sync since the last one thrown.
+    private func throwBackgroundError() throws(PmemTrackError) {
+        guard writer != nil, let error = backgroundError.withLock({ error in defer { error = nil }; return error }) else { return }
+        throw error
     }
 
     /// Runs `sync` between the observer's two calls, if there is an observer.
@@ -330,6 +371,7 @@ public final class TrackedMapping: @unchecked Sendable {
         try observed(offset..<(end.overflow ? Int.max : end.partialValue), file, line) { () throws(PmemTrackError) in
             try whileOpen { () throws(PmemTrackError) in try checkedSync(try blocks(offset: offset, length: length)) }
         }
+        try throwBackgroundError()
     }
 
     /// The blocks overlapping `offset..<offset+length`; empty for length 0.
