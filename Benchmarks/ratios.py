@@ -10,7 +10,8 @@ header line, then one sample per line.
 Every benchmark records its own windows as custom metrics (see
 Sources/BenchmarkSupport/Metrics.swift): PmemTrack's and its baselines',
 measured alternately in the same process. A ratio is PmemTrack's p50 over
-the baseline's p50 within one benchmark.
+the baseline's p50 within one benchmark. The crash lab's explore benchmarks
+have no baseline: they record ns per image, shown as images per second.
 
     ratios.py DIR                 print the table
     ratios.py DIR --expect LIST   also fail (exit 1) unless every benchmark

@@ -13,14 +13,18 @@
 //
 // An image is too short to time alone: each explore sample is one whole
 // `explore` call's wall time divided by the images it checked. The time
-// includes what makes those images possible: preparing each crash point,
-// making the scratch mapping, and hashing the images of later crash points
-// that repeat earlier ones (a sync's own crash points show the stores the
-// marker before it showed) and are skipped, not checked.
+// includes what makes those images possible: making the scratch mapping,
+// preparing each crash point, and hashing the images of later crash points
+// that repeat earlier ones, which are skipped, not checked. Here those are
+// the sync's own crash points (before it, and after each run's flush: one
+// drain per run on this path), which show the marker's stores again: about
+// three skipped per image checked.
 //
 // The lab builds each image in a scratch mapping it makes itself, with
 // tracking .automatic (userfaultfd on Linux 6.7+): not a choice a
-// benchmark can make.
+// benchmark can make. After each image it asks that mapping for its dirty
+// ranges, which on userfaultfd scans the whole mapping's page tables: the
+// cost per image grows with the mapping, hence 1 MiB and 64 MiB.
 
 import Benchmark
 import BenchmarkSupport
@@ -39,9 +43,7 @@ let benchmarks: @Sendable () -> Void = {
 
 /// Recorded on the cache-flush path, whose crash model is ADR. The recorded
 /// mapping's backend matters only to the recording, which is setup here.
-private func labConfiguration(tracking: TrackedMapping.TrackingMode = .mprotect) -> TrackedMapping.Configuration {
-    .init(flushMode: .cacheFlush, tracking: tracking)
-}
+private let labConfiguration = TrackedMapping.Configuration(flushMode: .cacheFlush, tracking: .mprotect)
 
 private func exploreThroughput(length: Int, lines: Int, rounds: Int) {
     // Each round's marker allows every subset of its lines; the first image
@@ -50,7 +52,9 @@ private func exploreThroughput(length: Int, lines: Int, rounds: Int) {
     let expected = rounds * ((1 << lines) - 1) + 1
     Benchmark(
         "explore adr exhaustive \(lines) spread lines x\(rounds) of \(sizeName(length))",
-        configuration: BenchRun.configuration([Metric.crashImage], warmup: 1, maxSeconds: 20, maxIterations: 50),
+        // At 64 MiB one explore call takes about 15 s: more time for samples.
+        configuration: BenchRun.configuration(
+            [Metric.crashImage], warmup: 1, maxSeconds: length > 1 << 20 ? 60 : 20, maxIterations: 50),
         closure: { (benchmark, lab: CrashLab<UInt64>) in
             var words: UInt64 = 0
             var report: CrashReport<UInt64>?
@@ -66,7 +70,7 @@ private func exploreThroughput(length: Int, lines: Int, rounds: Int) {
             benchmark.measurement(Metric.crashImage, time / report.imagesChecked)
         },
         setup: {
-            let lab = try CrashLab<UInt64>(length: length, configuration: labConfiguration(), directory: BenchRun.pmemDirectory)
+            let lab = try CrashLab<UInt64>(length: length, configuration: labConfiguration, directory: BenchRun.pmemDirectory)
             try lab.record { mapping, _ in
                 let stride = length / lines
                 for round in 1...rounds {
@@ -97,7 +101,7 @@ private func logRecoveryChecks(length: Int, records: Int) {
             benchmark.measurement(Metric.crashCheck, time / report.imagesChecked)
         },
         setup: {
-            let lab = try CrashLab<UInt64>(length: length, configuration: labConfiguration(), directory: BenchRun.pmemDirectory)
+            let lab = try CrashLab<UInt64>(length: length, configuration: labConfiguration, directory: BenchRun.pmemDirectory)
             try lab.record { mapping, promises in
                 var log = try MiniLog(mapping: mapping)
                 for _ in 0..<records {
