@@ -42,6 +42,10 @@ final class Explorer<Acknowledgement: Hashable & Sendable> {
     let check: Check
     private var commitsApplied = 0
     private var promises = PromiseState<Acknowledgement>()
+    /// The promises at the last sync that completed before the current point.
+    private var atLastCompletedSync = PromiseState<Acknowledgement>()
+    private var acknowledgedAtLastCompletedSync = Set<Acknowledgement>()
+    private var acknowledgedIndexed = 0
     /// The hash of the durable image, kept current as commits apply.
     private var durableHash: UInt64
     /// Checks run, minimisation and replays included.
@@ -73,9 +77,13 @@ final class Explorer<Acknowledgement: Hashable & Sendable> {
         }
         scratch.settle()
         promises.advance(to: point.events, in: recording.events)
-        var since = PromiseState<Acknowledgement>()
-        since.advance(to: point.eventsAtLastCompletedSync, in: recording.events)
-        let earlier = Set(since.acknowledged)
+        // Both advance with the points, so each event is applied once.
+        atLastCompletedSync.advance(to: point.eventsAtLastCompletedSync, in: recording.events)
+        while acknowledgedIndexed < atLastCompletedSync.acknowledged.count {
+            acknowledgedAtLastCompletedSync.insert(atLastCompletedSync.acknowledged[acknowledgedIndexed])
+            acknowledgedIndexed += 1
+        }
+        let earlier = acknowledgedAtLastCompletedSync
 
         let unitSize = hashUnit
         var units: [Unit] = []

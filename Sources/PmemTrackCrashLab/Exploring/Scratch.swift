@@ -35,7 +35,9 @@ final class Scratch {
         do {
             mapping = try TrackedMapping(
                 path: path, length: length, options: [.create, .exclusive],
-                configuration: .init(flushMode: .msync, tracking: .automatic), observer: observer)
+                // mprotect: the dirty ranges asked after every image are then
+                // an index walk, not a page-table scan of the whole mapping.
+                configuration: .init(flushMode: .msync, tracking: .mprotect), observer: observer)
         } catch {
             throw .mapping(error, path: path)
         }
