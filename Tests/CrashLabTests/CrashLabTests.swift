@@ -58,6 +58,23 @@ enum LabBackends {
         #expect(report.imagesChecked == 32)
     }
 
+    @Test("A ranged sync's crash points see writes outside its range too", arguments: LabBackends.all)
+    func rangedSyncSeesTheWholeMapping(tracking: TrackedMapping.TrackingMode) throws {
+        let lab = try CrashLab<UInt64>(length: 64 << 10, configuration: .init(tracking: tracking))
+        try lab.record { mapping, _ in
+            mapping.bytes[40960] = 7            // never synced
+            mapping.bytes[8] = 1
+            try mapping.sync(offset: 0, length: 16)
+        }
+        var seen: [CrashPointKind: UInt8] = [:]
+        _ = try lab.explore(model: .eadr) { image in seen[image.point.kind] = image.bytes[40960] }
+        // (Later points show the same image, skipped as duplicates.)
+        #expect(seen[.beforeSync] == 7 && seen.values.allSatisfy { $0 == 7 }, "\(seen)")
+        // And under ADR that byte is uncertain at each of them.
+        let report = try lab.explore(model: .adr, strategy: .exhaustive()) { _ in }
+        #expect(report.coverage.filter { $0.point.kind == .beforeSync }.map(\.units) == [2])
+    }
+
     @Test("eADR and process crash: the crash point's snapshot only")
     func snapshotModels() throws {
         let lab = try CrashLab<UInt64>(length: 64 << 10)

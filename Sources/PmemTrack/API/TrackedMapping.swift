@@ -182,7 +182,7 @@ public final class TrackedMapping: @unchecked Sendable {
             index: index, tracker: tracker,
             flusher: observer.map { ObservedFlusher(underlying: flusher, observer: $0) } ?? flusher, base: mapping.base,
             length: mapping.length, blockShift: configuration.blockSize.trailingZeroBitCount,
-            counters: counters, failures: FailureLog(), hook: syncHook, mutant: mutant)
+            counters: counters, failures: FailureLog(), hook: syncHook, mutant: mutant, observer: observer)
         mapped = false
         if let interval = configuration.writeback.interval {
             let writer = BackgroundWriter(
@@ -398,6 +398,24 @@ public final class TrackedMapping: @unchecked Sendable {
                 (Int(run.lowerBound) << shift)..<min(Int(run.upperBound) << shift, bytes.count)
             }
         }) ?? []
+    }
+
+    /// The byte ranges of the blocks DIRTY in the index now, without asking
+    /// the kernel first: what ``dirtyRanges()`` returns inside a sync, after
+    /// its collect. For the crash lab's recorder.
+    package func indexedDirtyRanges() -> [Range<Int>] {
+        let shift = blockSize.trailingZeroBitCount
+        return index.runs(.dirty, in: 0..<index.blockCount).map { run in
+            (Int(run.lowerBound) << shift)..<min(Int(run.upperBound) << shift, bytes.count)
+        }
+    }
+
+    /// ``dirtyRanges()`` for an observer inside a sync, which holds the state
+    /// lock already (taking it again could wait behind a close): the blocks
+    /// the kernel saw written anywhere in the mapping become DIRTY first.
+    package func dirtyRangesDuringSync() -> [Range<Int>] {
+        collectWithoutProtecting()
+        return indexedDirtyRanges()
     }
 
     /// Makes DIRTY the blocks the kernel saw written and no sync has

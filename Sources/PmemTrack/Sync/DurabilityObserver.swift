@@ -40,6 +40,12 @@ package protocol DurabilityObserver: AnyObject, Sendable {
     /// are then only observed, and always succeed.
     var forwardsFlushes: Bool { get }
     func syncWillStart(_ range: Range<Int>, site: CallSite)
+    /// Inside the sync engine, after its collect step: every block written
+    /// before the sync is DIRTY in the index, nothing is flushed yet, and no
+    /// block lock is held. The observer may read the index
+    /// (``TrackedMapping/indexedDirtyRanges()``), not call anything that
+    /// collects.
+    func syncDidCollect()
     /// `bytes` are the run's bytes in the mapping at the moment of the flush.
     func didFlush(_ range: Range<Int>, bytes: UnsafeRawBufferPointer)
     /// A drain after the flushes of `ranges`; they are durable only if it

@@ -71,6 +71,8 @@ struct SyncEngine: Sendable {
     let hook: SyncHook?
     /// Test-only broken variant; nil in every real mapping.
     let mutant: ProtocolMutant?
+    /// The crash lab's recorder; nil in every production mapping.
+    var observer: (any DurabilityObserver)? = nil
 
     @inline(__always)
     func pause(_ step: SyncStep) {
@@ -94,6 +96,9 @@ struct SyncEngine: Sendable {
         // sync then promises nothing. (A no-op for mprotect, whose faults set
         // DIRTY themselves.)
         if case .failure(let error) = tracker.collect(blocks, reprotect: true) { throw error }
+        // The index now holds every block written before this call, and no
+        // block lock is held: the moment the crash lab looks at them.
+        if let observer { observer.syncDidCollect() }
 
         // Step 1: TOWRITE := DIRTY over the range, lock-free.
         index.copy(.dirty, to: .toWrite, in: blocks)

@@ -18,6 +18,7 @@ final class Scratch {
         let flushed = Mutex<[Range<Int>]>([])
         var forwardsFlushes: Bool { false }
         func syncWillStart(_ range: Range<Int>, site: CallSite) {}
+        func syncDidCollect() {}
         func didFlush(_ range: Range<Int>, bytes: UnsafeRawBufferPointer) { flushed.withLock { $0.append(range) } }
         func didDrain(_ ranges: [Range<Int>], succeeded: Bool) {}
         func syncDidEnd(_ range: Range<Int>, site: CallSite, error: PmemTrackError?) {}

@@ -15,9 +15,10 @@ import Synchronization
 /// ## Cost
 /// At a crash point outside a sync: the mapping's dirty ranges, and a
 /// comparison of each dirty block with the durable image, copying those that
-/// differ. Inside a sync and after it, crash points reuse the snapshot taken
-/// when the sync started (the syncing thread stores nothing meanwhile). Each
-/// flush copies its run once, and each drain applies it to the durable image.
+/// differ. A sync's own crash points (before it, between its flushes and
+/// drains, after it) share one snapshot, taken after its collect step (the
+/// syncing thread stores nothing meanwhile). Each flush copies its run once,
+/// and each drain applies it to the durable image.
 final class Recorder<Acknowledgement: Hashable & Sendable>: DurabilityObserver, @unchecked Sendable {
     /// The recording's state. Guarded by the mutex: the observer's methods
     /// may run on any thread that syncs.
@@ -34,7 +35,11 @@ final class Recorder<Acknowledgement: Hashable & Sendable>: DurabilityObserver, 
 
     private struct SyncInProgress {
         let site: String
-        let snapshot: Int
+        /// Whether the sync covers the whole mapping.
+        let whole: Bool
+        /// Taken after the sync's collect; nil until then, and for a sync
+        /// that never reached the engine (bad input, an empty range).
+        var snapshot: Int?
         /// Runs flushed so far by this sync.
         var runs = 0
         /// Whether a point was recorded since the last drain: with one drain
@@ -65,25 +70,46 @@ final class Recorder<Acknowledgement: Hashable & Sendable>: DurabilityObserver, 
     var forwardsFlushes: Bool { true }
 
     func syncWillStart(_ range: Range<Int>, site: CallSite) {
-        let snapshot = takeSnapshot()
+        let whole = range.lowerBound <= 0 && range.upperBound >= length
+        state.withLock { state in state.syncs[pthread_self()] = SyncInProgress(site: site.description, whole: whole) }
+    }
+
+    /// The "before sync" crash point, taken once the sync's collect has put
+    /// the written blocks in the index and before anything is flushed: the
+    /// same images as at the call. A whole-mapping sync's collect saw every
+    /// written block, so an index walk finds them; a ranged one's saw only
+    /// its range, so the rest are asked for.
+    func syncDidCollect() {
+        let whole = state.withLock { $0.syncs[pthread_self()]?.whole ?? false }
+        let snapshot = takeSnapshot(whole ? .index : .duringSync)
         state.withLock { state in
+            guard var sync = state.syncs[pthread_self()], sync.snapshot == nil else { return }
             let index = state.snapshots.count
             state.snapshots.append(snapshot)
-            state.syncs[pthread_self()] = SyncInProgress(site: site.description, snapshot: index)
-            record(.beforeSync, site: site.description, snapshot: index, in: &state)
+            sync.snapshot = index
+            state.syncs[pthread_self()] = sync
+            record(.beforeSync, site: sync.site, snapshot: index, in: &state)
+        }
+    }
+
+    /// `count` bytes at `source`, with one memcpy.
+    static func copy(_ source: UnsafeRawPointer, count: Int) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            buffer.baseAddress!.initialize(from: source.assumingMemoryBound(to: UInt8.self), count: count)
+            initialized = count
         }
     }
 
     func didFlush(_ range: Range<Int>, bytes: UnsafeRawBufferPointer) {
-        let copy = Commit(offset: range.lowerBound, bytes: Array(bytes))
+        let copy = Commit(offset: range.lowerBound, bytes: Self.copy(bytes.baseAddress!, count: bytes.count))
         state.withLock { state in
             let thread = pthread_self()
             state.staged[thread, default: []].append(copy)
-            guard var sync = state.syncs[thread] else { return }
+            guard var sync = state.syncs[thread], let snapshot = sync.snapshot else { return }
             sync.runs += 1
             if !sync.pointSinceDrain {
                 sync.pointSinceDrain = true
-                record(.runFlushed(run: sync.runs), site: sync.site, snapshot: sync.snapshot, in: &state)
+                record(.runFlushed(run: sync.runs), site: sync.site, snapshot: snapshot, in: &state)
             }
             state.syncs[thread] = sync
         }
@@ -111,8 +137,8 @@ final class Recorder<Acknowledgement: Hashable & Sendable>: DurabilityObserver, 
             // nothing since, and the explorer compares it with the durable
             // image after this sync's commits, so the blocks it made durable
             // drop out. (Saves a second look at the dirty blocks per sync.)
-            guard let sync = state.syncs.removeValue(forKey: pthread_self()) else { return }
-            record(.afterSync(failed: error != nil), site: site.description, snapshot: sync.snapshot, in: &state)
+            guard let sync = state.syncs.removeValue(forKey: pthread_self()), let snapshot = sync.snapshot else { return }
+            record(.afterSync(failed: error != nil), site: site.description, snapshot: snapshot, in: &state)
             if error == nil { state.eventsAtLastCompletedSync = promises.count }
         }
     }
@@ -146,13 +172,28 @@ final class Recorder<Acknowledgement: Hashable & Sendable>: DurabilityObserver, 
     /// The blocks that differ from the durable image now. Only dirty blocks
     /// can: every other block was written back by a successful sync and not
     /// written since.
-    private func takeSnapshot() -> Snapshot {
+    /// How a snapshot finds the dirty blocks.
+    private enum DirtySource {
+        /// Outside syncs: ``TrackedMapping/dirtyRanges()``.
+        case mapping
+        /// Inside a sync, after a collect that saw every written block.
+        case index
+        /// Inside a sync, after a collect of part of the mapping.
+        case duringSync
+    }
+
+    private func takeSnapshot(_ source: DirtySource = .mapping) -> Snapshot {
         guard let mapping else { return Snapshot(pieces: []) }
         let bytes = UnsafeRawBufferPointer(mapping.bytes)
         var pieces: [Snapshot.Piece] = []
         // Asked before taking the state lock: with userfaultfd it takes block
         // locks, which a sync that waits for the state lock in didFlush holds.
-        let dirty = mapping.dirtyRanges()
+        let dirty: [Range<Int>]
+        switch source {
+        case .mapping: dirty = mapping.dirtyRanges()
+        case .index: dirty = mapping.indexedDirtyRanges()
+        case .duringSync: dirty = mapping.dirtyRangesDuringSync()
+        }
         // The durable image changes only in drains, under the state lock.
         state.withLock { _ in
             for range in dirty {
@@ -160,7 +201,7 @@ final class Recorder<Acknowledgement: Hashable & Sendable>: DurabilityObserver, 
                 while offset < range.upperBound {
                     let end = min(offset + blockSize, range.upperBound)
                     if memcmp(bytes.baseAddress! + offset, durable.baseAddress! + offset, end - offset) != 0 {
-                        pieces.append(.init(offset: offset, bytes: Array(bytes[offset..<end])))
+                        pieces.append(.init(offset: offset, bytes: Self.copy(bytes.baseAddress! + offset, count: end - offset)))
                     }
                     offset = end
                 }
