@@ -1,18 +1,14 @@
 import SystemPackage
 
 /// Where in the application a sync or a crash point was called: the
-/// `#fileID` and `#line` of the call.
-package struct CallSite: Hashable, Sendable, CustomStringConvertible {
-    package let file: String
+/// `#fileID` and `#line` of the call. Kept as given, so that a sync pays
+/// nothing for it; ``description`` formats it.
+package struct CallSite: Sendable, CustomStringConvertible {
+    package let file: StaticString
     package let line: UInt
 
     package init(file: StaticString, line: UInt) {
-        self.file = "\(file)"
-        self.line = line
-    }
-
-    package init(fileName: String, line: UInt) {
-        self.file = fileName
+        self.file = file
         self.line = line
     }
 

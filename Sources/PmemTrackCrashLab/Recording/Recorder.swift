@@ -22,8 +22,19 @@ import Synchronization
 final class Recorder<Acknowledgement: Hashable & Sendable>: DurabilityObserver, @unchecked Sendable {
     /// The recording's state. Guarded by the mutex: the observer's methods
     /// may run on any thread that syncs.
+    /// A crash point as recorded; its call site is formatted only when the
+    /// recording is read.
+    private struct RawPoint {
+        let kind: CrashPointKind
+        let site: CallSite?
+        let snapshot: Int
+        let commits: Int
+        let events: Int
+        let eventsAtLastCompletedSync: Int
+    }
+
     private struct State {
-        var points: [RecordedPoint] = []
+        var points: [RawPoint] = []
         var snapshots: [Snapshot] = []
         var commits: [Commit] = []
         /// Per syncing thread: the runs flushed since its last drain.
@@ -34,7 +45,7 @@ final class Recorder<Acknowledgement: Hashable & Sendable>: DurabilityObserver, 
     }
 
     private struct SyncInProgress {
-        let site: String
+        let site: CallSite
         /// Whether the sync covers the whole mapping.
         let whole: Bool
         /// Taken after the sync's collect; nil until then, and for a sync
@@ -71,7 +82,7 @@ final class Recorder<Acknowledgement: Hashable & Sendable>: DurabilityObserver, 
 
     func syncWillStart(_ range: Range<Int>, site: CallSite) {
         let whole = range.lowerBound <= 0 && range.upperBound >= length
-        state.withLock { state in state.syncs[pthread_self()] = SyncInProgress(site: site.description, whole: whole) }
+        state.withLock { state in state.syncs[pthread_self()] = SyncInProgress(site: site, whole: whole) }
     }
 
     /// The "before sync" crash point, taken once the sync's collect has put
@@ -138,21 +149,21 @@ final class Recorder<Acknowledgement: Hashable & Sendable>: DurabilityObserver, 
             // image after this sync's commits, so the blocks it made durable
             // drop out. (Saves a second look at the dirty blocks per sync.)
             guard let sync = state.syncs.removeValue(forKey: pthread_self()), let snapshot = sync.snapshot else { return }
-            record(.afterSync(failed: error != nil), site: site.description, snapshot: snapshot, in: &state)
+            record(.afterSync(failed: error != nil), site: site, snapshot: snapshot, in: &state)
             if error == nil { state.eventsAtLastCompletedSync = promises.count }
         }
     }
 
     func crashPoint(_ label: String, site: CallSite) {
-        recordOutsideSync(.marker(label), site: site.description)
+        recordOutsideSync(.marker(label), site: site)
     }
 
     /// The last crash point, once the workload returned.
     func finish() {
-        recordOutsideSync(.end, site: "")
+        recordOutsideSync(.end, site: nil)
     }
 
-    private func recordOutsideSync(_ kind: CrashPointKind, site: String) {
+    private func recordOutsideSync(_ kind: CrashPointKind, site: CallSite?) {
         let snapshot = takeSnapshot()
         state.withLock { state in
             let index = state.snapshots.count
@@ -161,17 +172,13 @@ final class Recorder<Acknowledgement: Hashable & Sendable>: DurabilityObserver, 
         }
     }
 
-    private func record(_ kind: CrashPointKind, site: String, snapshot: Int, in state: inout State) {
-        let point = CrashPoint(number: state.points.count, kind: kind, site: site)
+    private func record(_ kind: CrashPointKind, site: CallSite?, snapshot: Int, in state: inout State) {
         state.points.append(
-            RecordedPoint(
-                point: point, snapshot: snapshot, commits: state.commits.count, events: promises.count,
+            RawPoint(
+                kind: kind, site: site, snapshot: snapshot, commits: state.commits.count, events: promises.count,
                 eventsAtLastCompletedSync: state.eventsAtLastCompletedSync))
     }
 
-    /// The blocks that differ from the durable image now. Only dirty blocks
-    /// can: every other block was written back by a successful sync and not
-    /// written since.
     /// How a snapshot finds the dirty blocks.
     private enum DirtySource {
         /// Outside syncs: ``TrackedMapping/dirtyRanges()``.
@@ -213,9 +220,14 @@ final class Recorder<Acknowledgement: Hashable & Sendable>: DurabilityObserver, 
     func recording() -> Recording<Acknowledgement> {
         let events = promises.events.withLock { $0 }
         return state.withLock { state in
-            Recording(
-                length: length, points: state.points, snapshots: state.snapshots, commits: state.commits,
-                events: events)
+            let points = state.points.enumerated().map { number, raw in
+                RecordedPoint(
+                    point: CrashPoint(number: number, kind: raw.kind, site: raw.site?.description ?? ""),
+                    snapshot: raw.snapshot, commits: raw.commits, events: raw.events,
+                    eventsAtLastCompletedSync: raw.eventsAtLastCompletedSync)
+            }
+            return Recording(
+                length: length, points: points, snapshots: state.snapshots, commits: state.commits, events: events)
         }
     }
 }
