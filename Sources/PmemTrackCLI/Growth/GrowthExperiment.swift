@@ -1,5 +1,6 @@
 import Foundation
 import PmemTrack
+import PmemTrackCrashLab
 
 /// The flush-set growth experiment: over `epochs` epochs, write a random
 /// working set of `blocksPerEpoch` blocks, then sync; the same working sets

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ExampleWorkloads
 import PmemTrack
+import PmemTrackCrashLab   // SplitMix64, so that runs can be repeated
 
 /// The example workloads the tool runs, each driving one of the examples in
 /// `Examples/` the way an application would.
@@ -126,16 +127,3 @@ struct RandomDriver: WorkloadDriver {
     mutating func sync() throws { try writer.mapping.sync() }
 }
 
-/// A small, fast, seedable generator, so that runs can be repeated.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

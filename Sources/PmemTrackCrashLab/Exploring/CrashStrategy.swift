@@ -190,12 +190,13 @@ public struct CrashStrategy: Hashable, Sendable, CustomStringConvertible {
 
 /// A small, fast, seedable generator (SplitMix64, Steele, Lea and Flood,
 /// OOPSLA 2014): the same seed gives the same sequence on every platform.
-struct SplitMix64: RandomNumberGenerator {
+/// Package-wide: the `pmemtrack` tool's workloads use it too.
+package struct SplitMix64: RandomNumberGenerator {
     private var state: UInt64
 
-    init(seed: UInt64) { state = seed }
+    package init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    package mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
