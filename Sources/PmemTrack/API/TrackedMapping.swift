@@ -282,8 +282,8 @@ public final class TrackedMapping: @unchecked Sendable {
     }
 
     /// A background writeback pass: a whole-mapping sync whose error waits
-    /// for the next foreground sync. Unobserved: the crash lab records the
-    /// application's own syncs.
+    /// for the next foreground sync. It makes no crash point of its own; a
+    /// recorder still sees its flushes and drains, which make data durable.
     func backgroundSync() {
         do {
             try whileOpen { () throws(PmemTrackError) in try checkedSync(0..<index.blockCount) }

@@ -17,7 +17,8 @@ struct ContinuousWritebackClock: WritebackClock {
     var now: Duration { ContinuousClock.now - origin }
 
     func wait(_ condition: NSCondition, until deadline: Duration) {
-        let seconds = Double((deadline - now).components.seconds) + Double((deadline - now).components.attoseconds) / 1e18
+        let remaining = (deadline - now).components
+        let seconds = Double(remaining.seconds) + Double(remaining.attoseconds) / 1e18
         _ = condition.wait(until: Date(timeIntervalSinceNow: max(seconds, 0)))
     }
 }
@@ -53,16 +54,7 @@ final class BackgroundWriter: @unchecked Sendable {
 
     /// Starts the thread; false if the system refused one.
     func start() -> Bool {
-        let context = Unmanaged.passRetained(self).toOpaque()
-        var thread = pthread_t()
-        guard pthread_create(&thread, nil, { context in
-            let writer = Unmanaged<BackgroundWriter>.fromOpaque(context!).takeRetainedValue()
-            writer.loop()
-            return nil
-        }, context) == 0 else {
-            Unmanaged<BackgroundWriter>.fromOpaque(context).release()
-            return false
-        }
+        guard let thread = System.startThread({ self.loop() }) else { return false }
         self.thread = thread
         return true
     }
@@ -87,21 +79,8 @@ final class BackgroundWriter: @unchecked Sendable {
         return thread != nil
     }
 
-    /// Background passes completed (each a sync, successful or not).
-    var passes: Int {
-        condition.lock()
-        defer { condition.unlock() }
-        return passesDone
-    }
-
-    /// Wakes the thread to look at the clock again (a test clock moved).
-    func poke() {
-        condition.lock()
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    /// Waits until `count` passes are done; false after `seconds` of real time.
+    /// Waits until `count` passes (each a sync, successful or not) are done;
+    /// false after `seconds` of real time.
     func waitForPasses(_ count: Int, seconds: Double) -> Bool {
         let deadline = Date(timeIntervalSinceNow: seconds)
         condition.lock()

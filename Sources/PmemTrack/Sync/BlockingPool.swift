@@ -43,18 +43,10 @@ final class BlockingPool: @unchecked Sendable {
     }
 
     private func startThread() {
-        let context = Unmanaged.passRetained(self).toOpaque()
-        var thread = pthread_t()
-        let result = pthread_create(&thread, nil, { context in
-            let pool = Unmanaged<BlockingPool>.fromOpaque(context!).takeRetainedValue()
-            pool.work()
-            return nil
-        }, context)
-        guard result == 0 else {
+        guard let thread = System.startThread({ self.work() }) else {
             // No thread: run the job here rather than lose it. The caller is
             // then blocked for the job's length, which is what a sync
             // without this pool would do.
-            Unmanaged<BlockingPool>.fromOpaque(context).release()
             pthread_mutex_lock(mutex)
             threads -= 1
             let job = jobs.isEmpty ? nil : jobs.removeFirst()

@@ -27,6 +27,25 @@ enum System {
 
     static func close(_ fd: Int32) { _ = Glibc.close(fd) }
 
+    /// Starts a thread running `body`; nil if the system refused one. The
+    /// thread is joinable: join it, or detach it.
+    static func startThread(_ body: @escaping @Sendable () -> Void) -> pthread_t? {
+        final class Box: Sendable {
+            let body: @Sendable () -> Void
+            init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+        }
+        let context = Unmanaged.passRetained(Box(body)).toOpaque()
+        var thread = pthread_t()
+        guard pthread_create(&thread, nil, { context in
+            Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
+            return nil
+        }, context) == 0 else {
+            Unmanaged<Box>.fromOpaque(context).release()
+            return nil
+        }
+        return thread
+    }
+
     static func fileSize(_ fd: Int32) -> Result<Int, Errno> {
         var status = stat()
         return fstat(fd, &status) == 0 ? .success(Int(status.st_size)) : .failure(errno)
