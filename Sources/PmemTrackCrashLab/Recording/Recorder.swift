@@ -36,9 +36,9 @@ final class Recorder<Acknowledgement: Hashable & Sendable>: DurabilityObserver, 
     private struct State {
         var points: [RawPoint] = []
         var snapshots: [Snapshot] = []
-        var commits: [Commit] = []
+        var commits: [Extent] = []
         /// Per syncing thread: the runs flushed since its last drain.
-        var staged: [pthread_t: [Commit]] = [:]
+        var staged: [pthread_t: [Extent]] = [:]
         /// Per syncing thread: the sync in progress.
         var syncs: [pthread_t: SyncInProgress] = [:]
         var eventsAtLastCompletedSync = 0
@@ -112,7 +112,7 @@ final class Recorder<Acknowledgement: Hashable & Sendable>: DurabilityObserver, 
     }
 
     func didFlush(_ range: Range<Int>, bytes: UnsafeRawBufferPointer) {
-        let copy = Commit(offset: range.lowerBound, bytes: Self.copy(bytes.baseAddress!, count: bytes.count))
+        let copy = Extent(offset: range.lowerBound, bytes: Self.copy(bytes.baseAddress!, count: bytes.count))
         state.withLock { state in
             let thread = pthread_self()
             state.staged[thread, default: []].append(copy)
@@ -192,7 +192,7 @@ final class Recorder<Acknowledgement: Hashable & Sendable>: DurabilityObserver, 
     private func takeSnapshot(_ source: DirtySource = .mapping) -> Snapshot {
         guard let mapping else { return Snapshot(pieces: []) }
         let bytes = UnsafeRawBufferPointer(mapping.bytes)
-        var pieces: [Snapshot.Piece] = []
+        var pieces: [Extent] = []
         // Asked before taking the state lock: with userfaultfd it takes block
         // locks, which a sync that waits for the state lock in didFlush holds.
         let dirty: [Range<Int>]

@@ -36,22 +36,16 @@ public struct CrashPoint: Hashable, Sendable, CustomStringConvertible {
     public var description: String { site.isEmpty ? "#\(number) \(kind)" : "#\(number) \(kind) at \(site)" }
 }
 
-/// The bytes of some blocks of the mapping at a moment of the recording:
-/// every block that then differed from the durable image.
-struct Snapshot: Sendable {
-    struct Piece: Sendable {
-        let offset: Int
-        let bytes: [UInt8]
-        var range: Range<Int> { offset..<(offset + bytes.count) }
-    }
-
-    let pieces: [Piece]
-}
-
-/// Bytes made durable by one successful drain, as they were at their flush.
-struct Commit: Sendable {
+/// Bytes of the mapping at an offset, as the recorder copied them.
+struct Extent: Sendable {
     let offset: Int
     let bytes: [UInt8]
+}
+
+/// The blocks of the mapping that differed from the durable image at a
+/// moment of the recording, with their bytes then.
+struct Snapshot: Sendable {
+    let pieces: [Extent]
 }
 
 /// One recorded crash point: the images it allows are the durable image after
@@ -71,7 +65,9 @@ struct Recording<Acknowledgement: Hashable & Sendable>: Sendable {
     let length: Int
     let points: [RecordedPoint]
     let snapshots: [Snapshot]
-    let commits: [Commit]
+    /// What each successful drain made durable, in order, with the bytes
+    /// its runs had at their flush.
+    let commits: [Extent]
     let events: [Promises<Acknowledgement>.Event]
     /// Bytes copied while recording: snapshots plus commits.
     var recordedBytes: Int {
