@@ -177,8 +177,8 @@ void pmt_index_set_clear_hook(pmt_index *index, pmt_clear_hook hook, void *conte
     atomic_store_explicit(&index->clear_hook, hook, memory_order_release);
 }
 
-static void clear_summaries(pmt_index *index, pmt_tag tag, unsigned level, uint64_t w) {
-    atomic_fetch_add(&index->clearing, 1);
+/// The summary pass of clear_summaries, inside a window the caller opened.
+static void clear_summary_path(pmt_index *index, pmt_tag tag, unsigned level, uint64_t w) {
     pause_at(index, PMT_CLEAR_EMPTIED);
     for (unsigned l = level + 1; l < index->levels; l++) {
         _Atomic uint64_t *word = &index->tag[tag][l][w / WORD_BITS];
@@ -191,21 +191,51 @@ static void clear_summaries(pmt_index *index, pmt_tag tag, unsigned level, uint6
         if ((old & ~bit(w)) != 0) break;   // this word still has other children
         w /= WORD_BITS;
     }
-    atomic_fetch_add(&index->clear_generation, 1);
-    atomic_fetch_sub(&index->clearing, 1);
 }
 
-void pmt_index_clear_range(pmt_index *index, pmt_tag tag, uint64_t first, uint64_t count) {
+static void clear_summaries(pmt_index *index, pmt_tag tag, unsigned level, uint64_t w) {
+    atomic_fetch_add(&index->clear_windows, PMT_WINDOW_OPEN);
+    clear_summary_path(index, tag, level, w);
+    atomic_fetch_add(&index->clear_windows, PMT_WINDOW_CLOSE);
+}
+
+/// Clears the leaves of [first, first+count); for each word that became
+/// empty, `emptied` takes the summary path up.
+static inline void clear_leaves(pmt_index *index, pmt_tag tag, uint64_t first, uint64_t count,
+                                void (*emptied)(pmt_index *, pmt_tag, unsigned, uint64_t)) {
     uint64_t end = first + count;
     while (first < end) {
         uint64_t w = first / WORD_BITS;
         uint64_t stop = (w + 1) * WORD_BITS < end ? (w + 1) * WORD_BITS : end;
         uint64_t mask = span_mask(first % 64, (unsigned)(stop - w * WORD_BITS));
+        // Already clear: the load is the clear's moment, and the word's
+        // cache line is not taken exclusive for nothing (a sync clears
+        // TOWRITE again after its drain, usually a no-op).
+        if ((atomic_load(&index->tag[tag][0][w]) & mask) == 0) {
+            first = stop;
+            continue;
+        }
         uint64_t old = atomic_fetch_and(&index->tag[tag][0][w], ~mask);
         // Only the clear that empties a word touches the levels above.
-        if ((old & mask) != 0 && (old & ~mask) == 0) clear_summaries(index, tag, 0, w);
+        if ((old & mask) != 0 && (old & ~mask) == 0) emptied(index, tag, 0, w);
         first = stop;
     }
+}
+
+void pmt_index_clear_range(pmt_index *index, pmt_tag tag, uint64_t first, uint64_t count) {
+    clear_leaves(index, tag, first, count, clear_summaries);
+}
+
+void pmt_index_clear_batch_begin(pmt_index *index) {
+    atomic_fetch_add(&index->clear_windows, PMT_WINDOW_OPEN);
+}
+
+void pmt_index_clear_range_in_batch(pmt_index *index, pmt_tag tag, uint64_t first, uint64_t count) {
+    clear_leaves(index, tag, first, count, clear_summary_path);
+}
+
+void pmt_index_clear_batch_end(pmt_index *index) {
+    atomic_fetch_add(&index->clear_windows, PMT_WINDOW_CLOSE);
 }
 
 // MARK: Finding
@@ -264,23 +294,11 @@ static uint64_t tree_find(const pmt_index *index, unsigned tags, uint64_t from, 
     return limit;
 }
 
-/// What a search needs to know about summary-clear windows: whether one was
-/// open when it started, and how many had closed.
-typedef struct {
-    uint32_t clearing;
-    uint64_t generation;
-} clear_window;
-
-static inline clear_window clear_window_now(const pmt_index *index) {
-    clear_window now = {atomic_load(&index->clearing), atomic_load(&index->clear_generation)};
-    return now;
-}
-
-/// Whether a clear window was open at `before`, is open now, or closed in
-/// between: then a tree search since `before` may have skipped a subtree.
-static inline bool clear_window_overlapped(const pmt_index *index, clear_window before) {
-    clear_window after = clear_window_now(index);
-    return (before.clearing | after.clearing) != 0 || before.generation != after.generation;
+/// Whether a clear window was open at `before` (a load of clear_windows),
+/// is open now, or closed in between: then a tree search since `before` may
+/// have skipped a subtree. Equal words with no clearer mean neither.
+static inline bool clear_window_overlapped(const pmt_index *index, uint64_t before) {
+    return PMT_WINDOW_CLEARERS(before) != 0 || atomic_load(&index->clear_windows) != before;
 }
 
 uint64_t pmt_index_find_set(const pmt_index *index, unsigned tags, uint64_t from, uint64_t limit) {
@@ -290,7 +308,7 @@ uint64_t pmt_index_find_set(const pmt_index *index, unsigned tags, uint64_t from
     // open, or one closed, while we searched, the search may have skipped a
     // subtree between `from` and its answer; leaves are never missing bits,
     // so scanning them over that span is exact.
-    clear_window window = clear_window_now(index);
+    uint64_t window = atomic_load(&index->clear_windows);
     uint64_t found = tree_find(index, tags, from, limit);
     if (clear_window_overlapped(index, window)) found = scan_leaves(index, tags, from, found);
     return found;
@@ -350,7 +368,7 @@ uint64_t pmt_index_find_set_last(const pmt_index *index, unsigned tags, uint64_t
     if (lower >= upper || (tags & ((1u << PMT_TAG_COUNT) - 1)) == 0) return upper;
     // The same clear-window argument as pmt_index_find_set, downwards: the
     // tree may have skipped a subtree between the answer and `upper`.
-    clear_window window = clear_window_now(index);
+    uint64_t window = atomic_load(&index->clear_windows);
     uint64_t found = tree_find_last(index, tags, lower, upper);
     if (clear_window_overlapped(index, window)) {
         uint64_t rescanned = scan_leaves_last(index, tags, found == upper ? lower : found + 1, upper);
@@ -428,9 +446,9 @@ void pmt_index_after_fork(pmt_index *index) {
     for (unsigned i = 0; i < PMT_WAIT_BUCKETS; i++) atomic_store(&index->waiters[i], 0);
     // A parent thread may have been inside a summary-clear window, with a
     // summary bit missing that it would have restored. Nobody will here.
-    if (atomic_load(&index->clearing) != 0) {
+    if (PMT_WINDOW_CLEARERS(atomic_load(&index->clear_windows)) != 0) {
         rebuild_summaries(index);
-        atomic_store(&index->clearing, 0);
+        atomic_store(&index->clear_windows, 0);
     }
 }
 

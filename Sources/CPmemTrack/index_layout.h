@@ -9,6 +9,10 @@
 #define PMT_MAX_LEVELS 7
 /// Futex waiters are counted in buckets hashed by lock word.
 #define PMT_WAIT_BUCKETS 64
+/// Opening and closing a summary-clear window (struct pmt_index.clear_windows).
+#define PMT_WINDOW_OPEN UINT64_C(1)
+#define PMT_WINDOW_CLOSE ((UINT64_C(1) << 32) - 1)
+#define PMT_WINDOW_CLEARERS(word) ((uint32_t)(word))
 
 struct pmt_index {
     uint64_t nblocks;
@@ -21,12 +25,15 @@ struct pmt_index {
     /// Threads sleeping in futex_wait on a lock word hashed to each bucket.
     /// An unlock issues FUTEX_WAKE only when its bucket is non-zero.
     _Atomic uint32_t waiters[PMT_WAIT_BUCKETS];
-    /// Summary-clear window: `clearing` counts clearers between clearing a
-    /// summary bit and deciding whether to restore it; `clear_generation`
-    /// advances at the end of each window. A reader that saw either change
-    /// may have skipped a subtree and falls back to an exact leaf scan.
-    _Atomic uint32_t clearing;
-    _Atomic uint64_t clear_generation;
+    /// Summary-clear windows, in one word so that opening or closing one is
+    /// a single read-modify-write: the low 32 bits count the clearers
+    /// between clearing a summary bit and deciding whether to restore it,
+    /// the high 32 bits advance when a window closes (PMT_WINDOW_CLOSE adds
+    /// one there and takes one from the count). A reader that saw the count
+    /// non-zero, or the word change, may have skipped a subtree and falls
+    /// back to an exact leaf scan. (The generation wraps after 2^32 windows;
+    /// a reader would have to sleep through exactly that many to miss one.)
+    _Atomic uint64_t clear_windows;
     _Atomic(pmt_clear_hook) clear_hook;
     void *clear_hook_context;
     void *reservation;

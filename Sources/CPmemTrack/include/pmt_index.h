@@ -68,6 +68,16 @@ uint64_t pmt_index_set_range_counting(pmt_index *index, pmt_tag tag, uint64_t fi
 /// the word below it became empty, and is restored if a racing set refilled it.
 void pmt_index_clear_range(pmt_index *index, pmt_tag tag, uint64_t first, uint64_t count);
 
+/// A batch of clears with one summary-clear window around all of them:
+/// begin, pmt_index_clear_range_in_batch any number of times, end. A clear
+/// that empties a word then skips the two read-modify-writes that open and
+/// close a window of its own. While the batch is open, searches by other threads
+/// fall back to scanning leaves over the spans they search, so keep a batch
+/// short: no waiting, no system calls inside.
+void pmt_index_clear_batch_begin(pmt_index *index);
+void pmt_index_clear_range_in_batch(pmt_index *index, pmt_tag tag, uint64_t first, uint64_t count);
+void pmt_index_clear_batch_end(pmt_index *index);
+
 bool pmt_index_test(const pmt_index *index, pmt_tag tag, uint64_t block);
 
 /// For every block in [first, first+count) that has `from` set, set `to`.

@@ -65,6 +65,17 @@ final class DirtyIndex: @unchecked Sendable {
         pmt_index_clear_range(raw, tag.raw, blocks.lowerBound, UInt64(blocks.count))
     }
 
+    /// Clears tags on several ranges inside one summary-clear window, for a
+    /// sync's clean step: `body` gets a clear function to call. Keep `body`
+    /// short: while it runs, other threads' searches scan leaves.
+    func clearingBatch(_ body: (_ clear: (Tag, Range<UInt64>) -> Void) -> Void) {
+        pmt_index_clear_batch_begin(raw)
+        body { tag, blocks in
+            pmt_index_clear_range_in_batch(raw, tag.raw, blocks.lowerBound, UInt64(blocks.count))
+        }
+        pmt_index_clear_batch_end(raw)
+    }
+
     func test(_ tag: Tag, _ block: UInt64) -> Bool {
         pmt_index_test(raw, tag.raw, block)
     }
