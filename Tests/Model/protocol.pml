@@ -24,8 +24,9 @@
  * the protection, and unpins it. Sync flushes a pinned block but neither
  * write-protects nor cleans it.
  *
- * BATCHED models a flusher whose drain is an fdatasync (FileSyncFlusher on
- * ordinary files): a sync locks each DIRTY block in ascending order, holds
+ * BATCHED models a flusher whose drain is shared by several runs
+ * (FileSyncFlusher's fdatasync on ordinary files, CacheLineFlusher's fence
+ * on persistent memory): a sync locks each DIRTY block in ascending order, holds
  * the locks, write-protects and flushes the blocks that are ours, then one
  * drain makes them all durable, and only then are they cleaned and
  * unlocked. The fault path is unchanged.

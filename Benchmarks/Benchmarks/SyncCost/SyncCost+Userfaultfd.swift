@@ -2,8 +2,8 @@
 // paths: one PAGEMAP_SCAN over the mapping that reports the written pages
 // and write-protects them again, on the shadow mapping registered with a
 // userfaultfd of its own, then the flushes PmemTrack's sync makes (per run
-// pmem_flush and pmem_drain; on an ordinary file msync of a lone run, else
-// one fdatasync). Target: PmemTrack ≤ 1.15 × raw.
+// pmem_flush, one pmem_drain per 64 runs or 1 MiB; on an ordinary file msync
+// of a lone run, else one fdatasync). Target: PmemTrack ≤ 1.15 × raw.
 //
 // The shadow is lazy, like PmemTrack's mapping: both scans walk page
 // tables populated by the same stores.

@@ -3,7 +3,7 @@
 // memory, and msync on an ordinary file. PmemTrack's sync is compared, on
 // the same pages, with:
 // - "vs raw": the raw work, per run the mprotect and the flush PmemTrack
-//   does, without the tracking (target: PmemTrack ≤ 1.15 × raw);
+//   does and its drains, without the tracking (target: PmemTrack ≤ 1.15 × raw);
 // - "vs whole": flushing the whole mapping, as an app without tracking
 //   would (no target; below 1 PmemTrack is faster).
 // The two comparisons are separate benchmarks because a whole-mapping flush

@@ -116,16 +116,34 @@ long pmt_bench_uffd_scan(const pmt_bench_uffd *u, void *base, size_t length, int
     return pages;
 }
 
-static void flush_and_drain(const pmt_bench_region *region, void *context) {
-    (void)context;
-    // One run, one drain: PmemTrack's cache-flush sync drains per run.
-    pmem_flush((const void *)(uintptr_t)region->start, region->end - region->start);
+struct flush_batch {
+    pmt_bench_region regions[PMT_BENCH_RUNS_PER_DRAIN];
+    size_t count, bytes;
+};
+
+static void flush_batch(struct flush_batch *batch) {
+    if (batch->count == 0) return;
+    for (size_t i = 0; i < batch->count; i++)
+        pmem_flush((const void *)(uintptr_t)batch->regions[i].start, batch->regions[i].end - batch->regions[i].start);
     pmem_drain();
+    batch->count = batch->bytes = 0;
+}
+
+static void queue_region(const pmt_bench_region *region, void *context) {
+    // In batches, as PmemTrack's CacheLineFlusher has them drained: the
+    // regions of a batch flushed back to back, one drain.
+    struct flush_batch *batch = context;
+    batch->regions[batch->count++] = *region;
+    batch->bytes += region->end - region->start;
+    if (batch->count == PMT_BENCH_RUNS_PER_DRAIN || batch->bytes >= PMT_BENCH_BYTES_PER_DRAIN) flush_batch(batch);
 }
 
 long pmt_bench_uffd_scan_and_flush(const pmt_bench_uffd *u, void *base, size_t length, pmt_bench_region *vec,
                                    size_t capacity) {
-    return pmt_bench_uffd_scan(u, base, length, 1, vec, capacity, flush_and_drain, NULL);
+    struct flush_batch batch = {.count = 0};
+    long pages = pmt_bench_uffd_scan(u, base, length, 1, vec, capacity, queue_region, &batch);
+    flush_batch(&batch);
+    return pages;
 }
 
 struct file_sync {

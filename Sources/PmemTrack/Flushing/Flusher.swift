@@ -29,10 +29,14 @@ protocol Flusher: Sendable {
     /// one drain. 1 where a drain is cheap (a fence); more where a drain is
     /// a system call that makes the whole file durable.
     var runsPerDrain: Int { get }
+    /// How many bytes the sync engine may flush, holding their locks,
+    /// before one drain; a run is never split for it.
+    var bytesPerDrain: Int { get }
 }
 
 extension Flusher {
     var runsPerDrain: Int { 1 }
+    var bytesPerDrain: Int { .max }
     func drain<Runs: Collection<FlushRun>>(after runs: Runs) -> Result<Void, Errno> { drain() }
 }
 
@@ -47,6 +51,15 @@ struct CacheLineFlusher: Flusher {
         System.pmemDrain()
         return .success(())
     }
+
+    /// A fence waits for every flush issued before it, so flushes issued
+    /// back to back overlap and one fence covers them: measured on this
+    /// machine (/dev/shm, PMEM_IS_PMEM_FORCE=1), 4096 spread 4 KiB blocks
+    /// took 1.9 ms with a fence per block, 0.75 ms with one per 64 and
+    /// 0.73 ms with one in all. 64 runs, or 1 MiB, bound how long a sync
+    /// holds the locks of runs that wait for their fence.
+    var runsPerDrain: Int { 64 }
+    var bytesPerDrain: Int { 1 << 20 }
 }
 
 /// Ordinary files (and DAX files mapped without MAP_SYNC): msync(MS_SYNC) of

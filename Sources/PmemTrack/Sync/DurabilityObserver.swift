@@ -75,4 +75,5 @@ struct ObservedFlusher: Flusher {
     }
 
     var runsPerDrain: Int { underlying.runsPerDrain }
+    var bytesPerDrain: Int { underlying.bytesPerDrain }
 }

@@ -24,12 +24,15 @@ import SystemPackage
 ///    5. after the drain that covers it, clear DIRTY;
 ///    6. unlock the run.
 ///
-///    Where a drain is a cache fence, each run gets its own. Where it is an
-///    fdatasync (ordinary files, ``FileSyncFlusher``), up to
-///    ``Flusher/runsPerDrain`` runs are locked, protected and flushed, one
-///    drain covers them all, and only then are they cleaned and unlocked: the
-///    order per block is unchanged, and locks are still taken in ascending
-///    order. The Promela model checks this variant too (`-DBATCHED`).
+///    A drain has a fixed cost: a fence (``CacheLineFlusher``) waits for
+///    every flush before it, an fdatasync (``FileSyncFlusher``) commits the
+///    file system's journal. So up to ``Flusher/runsPerDrain`` runs (and
+///    ``Flusher/bytesPerDrain`` bytes) are locked and protected, then flushed
+///    back to back, one drain covers them all, and only then are they
+///    cleaned and unlocked: the order per block is unchanged, and locks are
+///    still taken in ascending order. The Promela model checks this variant
+///    too (`-DBATCHED`). A flusher with one run per drain (msync) completes
+///    each run before the next.
 /// 3. Return once the walk ends. Every block that was DIRTY in the range
 ///    when the sync began has then been flushed and drained by this sync or
 ///    by a concurrent one, successfully; or this sync reports an error.
@@ -55,8 +58,8 @@ import SystemPackage
 /// The collect (userfaultfd: one PAGEMAP_SCAN walk of the range, about 1 ns
 /// per page plus 0.05 µs per written page), then O(k · log₆₄ N) index work
 /// for k dirty blocks of N, one mprotect (mprotect backend) and one flush
-/// per run of adjacent dirty blocks, and one drain per run (per
-/// ``Flusher/runsPerDrain`` runs on ordinary files).
+/// per run of adjacent dirty blocks, and one drain per
+/// ``Flusher/runsPerDrain`` runs.
 struct SyncEngine: Sendable {
     let index: DirtyIndex
     let tracker: any WriteTracker
@@ -111,20 +114,34 @@ struct SyncEngine: Sendable {
         defer { System.restoreSignalMask(savedMask) }
 
         var firstError: PmemTrackError?
-        // A flusher whose drain is costly (fdatasync) lets several runs share
-        // one: `held` are the runs whose locks we keep, `pending` our
-        // write-protected, flushed pieces of them that wait for the drain.
-        // Each run stays locked until the drain that covers its pieces, so
-        // the order per block is the same as with a drain per run. With a
-        // drain per run, each piece completes at once and nothing is
-        // collected: a small sync allocates nothing.
+        // What this sync did, added to the mapping's counters once at the
+        // end: an atomic add per run would cost more than the run's index
+        // work, and on x86 a locked instruction right after a cache-line
+        // flush waits for the flush to complete, as a fence does.
+        var tally = SyncTally()
+        defer { tally.add(to: counters) }
+        // A flusher whose drain has a fixed cost (a fence, an fdatasync)
+        // lets several runs share one: `held` are the runs whose locks we
+        // keep, `pending` our write-protected pieces of them. Once the batch
+        // is full they are flushed back to back, one drain covers them all,
+        // and only then are they cleaned and unlocked: per block the order
+        // is the same as with a drain per run (the model's BATCHED variant).
+        // The flushes are issued together because a cache flush followed by
+        // anything that orders memory (the next run's lock) waits for the
+        // flush to finish; together they overlap, and the one drain waits
+        // for all of them. With a drain per run nothing is collected: a
+        // small sync allocates nothing.
         var held: [Range<UInt64>] = []
         var pending: [PendingPiece] = []
+        var pendingBytes = 0
         let runsPerDrain = flusher.runsPerDrain
+        let bytesPerDrain = flusher.bytesPerDrain
         let batching = runsPerDrain > 1
         func drainPending() {
-            if let error = complete(pending), firstError == nil { firstError = error }
+            for i in pending.indices { flush(&pending[i], &tally) }
+            if let error = complete(pending, &tally), firstError == nil { firstError = error }
             pending.removeAll(keepingCapacity: true)
+            pendingBytes = 0
             for run in held { release(run) }
             held.removeAll(keepingCapacity: true)
         }
@@ -138,7 +155,8 @@ struct SyncEngine: Sendable {
             pause(.locked(run))
             var collected = false
             var position = run.lowerBound
-            while let ours = index.firstRun(with: [.dirty, .toWrite], in: position..<run.upperBound) {
+            while position < run.upperBound,
+                  let ours = index.firstRun(with: [.dirty, .toWrite], in: position..<run.upperBound) {
                 // PINNED is read under the locks, which pin() also holds while
                 // it changes it: an external writer cannot start on a block
                 // between this check and the write-protect below.
@@ -148,16 +166,20 @@ struct SyncEngine: Sendable {
                 if mutant == .cleanBeforeProtect {
                     if let error = cleanBeforeProtectMutant(piece), firstError == nil { firstError = error }
                 } else if batching {
-                    pending.append(prepare(piece, pinned: isPinned))
+                    let claimed = claim(piece, pinned: isPinned)
+                    pendingBytes += claimed.bytes.count
+                    pending.append(claimed)
                     collected = true
-                } else if let error = complete(CollectionOfOne(prepare(piece, pinned: isPinned))), firstError == nil {
-                    firstError = error
+                } else {
+                    var claimed = claim(piece, pinned: isPinned)
+                    flush(&claimed, &tally)
+                    if let error = complete(CollectionOfOne(claimed), &tally), firstError == nil { firstError = error }
                 }
                 position = piece.upperBound
             }
             if collected {
                 held.append(run)
-                if pending.count >= runsPerDrain { drainPending() }
+                if pending.count >= runsPerDrain || pendingBytes >= bytesPerDrain { drainPending() }
             } else {
                 // Every piece complete, or nothing of ours here (another
                 // sync's blocks, or blocks dirtied after our tag): step 2.6.
@@ -193,11 +215,11 @@ struct SyncEngine: Sendable {
         var flushError: Errno?
     }
 
-    /// Steps 2.2 to 2.4 for one run that is ours. Its locks are held.
+    /// Steps 2.2 and 2.3 for one run that is ours. Its locks are held.
     /// A pinned run is flushed but never write-protected or cleaned: an
     /// external writer (the kernel, a device) may store to it at any time
     /// without faulting.
-    private func prepare(_ run: Range<UInt64>, pinned: Bool) -> PendingPiece {
+    private func claim(_ run: Range<UInt64>, pinned: Bool) -> PendingPiece {
         // Step 2.2: the run is ours now.
         index.clear(.toWrite, run)
 
@@ -216,14 +238,15 @@ struct SyncEngine: Sendable {
         }
 
         pause(.protected(run))
+        return PendingPiece(blocks: run, run: flushRun(run), protected: protected, flushError: nil)
+    }
 
-        // Step 2.4: flush. Durable only after the drain in `complete`.
-        let bytes = flushRun(run)
-        let result = mutant == .cleanWithoutFlush ? .success(()) : flusher.flush(bytes)
-        counters.flushCalls.add(1)
-        var flushError: Errno?
-        if case .failure(let errno) = result { flushError = errno }
-        return PendingPiece(blocks: run, run: bytes, protected: protected, flushError: flushError)
+    /// Step 2.4 for a claimed piece, its locks still held: start its
+    /// write-back. Durable only after the drain in `complete`.
+    private func flush(_ piece: inout PendingPiece, _ tally: inout SyncTally) {
+        let result = mutant == .cleanWithoutFlush ? .success(()) : flusher.flush(piece.run)
+        tally.flushCalls += 1
+        if case .failure(let errno) = result { piece.flushError = errno }
     }
 
     /// The bytes of `run`, cut at the mapping's end.
@@ -235,39 +258,47 @@ struct SyncEngine: Sendable {
 
     /// Step 2.4's drain and step 2.5 for pieces whose locks are held: one
     /// drain covers them all. Returns the first failure.
-    private func complete<Pieces: Collection<PendingPiece>>(_ pieces: Pieces) -> PmemTrackError? {
+    private func complete<Pieces: Collection<PendingPiece>>(
+        _ pieces: Pieces, _ tally: inout SyncTally
+    ) -> PmemTrackError? {
         guard !pieces.isEmpty else { return nil }
         let drained = flusher.drain(after: pieces.lazy.map(\.run))
+        let drainSucceeded = (try? drained.get()) != nil
         var firstError: PmemTrackError?
+        var cleaned = 0
         for piece in pieces {
             let outcome: Result<Void, Errno>
             if let errno = piece.flushError { outcome = .failure(errno) } else { outcome = drained }
             switch outcome {
             case .success:
-                counters.blocksFlushed.add(UInt64(piece.blocks.count))
-                counters.bytesFlushed.add(UInt64(piece.bytes.count))
+                tally.blocksFlushed += UInt64(piece.blocks.count)
+                tally.bytesFlushed += UInt64(piece.bytes.count)
                 pause(.flushed(piece.blocks))
-                // Step 2.5: only now, after the drain, is the run clean; and
-                // only if it is read-only, since a writable block must stay
-                // DIRTY. A concurrent sync may have tagged the run TOWRITE
-                // again while we held it. Our flush covers every store it
-                // needs (each store before our write-protect is in the
-                // flush; each after it waits for our unlock: with mprotect
-                // in the fault path, with userfaultfd in the collect that
-                // takes it from the kernel, which marks it DIRTY under this
-                // lock), so its tag is cleared too. The COLLECT model checks
-                // this for userfaultfd; its mutant I publishes unlocked.
-                if piece.protected {
-                    index.clear(.dirty, piece.blocks)
-                    index.clear(.toWrite, piece.blocks)
-                }
+                if piece.protected { cleaned += 1 }
             case .failure(let errno):
                 // Nothing is cleared. Hand TOWRITE back so that a sync waiting
                 // on these locks flushes the run itself rather than succeed.
-                counters.flushFailures.add(1)
+                tally.flushFailures += 1
                 index.set(.toWrite, piece.blocks)
                 failures.record(errno, range: piece.bytes)
                 if firstError == nil { firstError = .flushFailed(errno, range: piece.bytes) }
+            }
+        }
+        guard cleaned > 0 else { return firstError }
+        // Step 2.5: only now, after the drain, is a piece clean; and only if
+        // it is read-only, since a writable block must stay DIRTY. A
+        // concurrent sync may have tagged the piece TOWRITE again while we
+        // held it. Our flush covers every store it needs (each store before
+        // our write-protect is in the flush; each after it waits for our
+        // unlock: with mprotect in the fault path, with userfaultfd in the
+        // collect that takes it from the kernel, which marks it DIRTY under
+        // this lock), so its tag is cleared too. The COLLECT model checks
+        // this for userfaultfd; its mutant I publishes unlocked. The clears
+        // share one summary-clear window: nothing in it waits.
+        index.clearingBatch { clear in
+            for piece in pieces where piece.protected && piece.flushError == nil && drainSucceeded {
+                clear(.dirty, piece.blocks)
+                clear(.toWrite, piece.blocks)
             }
         }
         return firstError

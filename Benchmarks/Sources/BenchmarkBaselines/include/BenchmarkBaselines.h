@@ -42,8 +42,13 @@ uint64_t pmt_bench_handler_faults(void);
 /// each of its blocks, as PmemTrack's fault path and the store would.
 int pmt_bench_unprotect_and_store(void *base, const pmt_bench_run *runs, size_t count, size_t block_size,
                                   uint8_t value);
-/// The raw work of a PmemTrack sync on persistent memory, per run:
-/// mprotect(PROT_READ), pmem_flush, pmem_drain.
+/// PmemTrack's CacheLineFlusher drains once per this many runs, or once the
+/// runs reach this many bytes (runsPerDrain, bytesPerDrain); the raw work
+/// drains as often.
+#define PMT_BENCH_RUNS_PER_DRAIN 64
+#define PMT_BENCH_BYTES_PER_DRAIN (1u << 20)
+/// The raw work of a PmemTrack sync on persistent memory, per batch of
+/// runs: mprotect(PROT_READ) of each, pmem_flush of each, one pmem_drain.
 int pmt_bench_protect_and_flush(void *base, const pmt_bench_run *runs, size_t count);
 /// The raw work of a PmemTrack sync on an ordinary file: mprotect(PROT_READ)
 /// of each run, then one fdatasync of the file.
@@ -85,7 +90,8 @@ int pmt_bench_uffd_arm(const pmt_bench_uffd *u, void *base, size_t length);
 long pmt_bench_uffd_scan(const pmt_bench_uffd *u, void *base, size_t length, int protect, pmt_bench_region *vec,
                          size_t capacity, void (*each)(const pmt_bench_region *, void *), void *context);
 /// The raw work of a userfaultfd PmemTrack sync on persistent memory: one
-/// scan that write-protects, then per region pmem_flush and pmem_drain.
+/// scan that write-protects, then per batch of regions pmem_flush of each
+/// and one pmem_drain.
 /// Returns the pages reported, or -1.
 long pmt_bench_uffd_scan_and_flush(const pmt_bench_uffd *u, void *base, size_t length, pmt_bench_region *vec,
                                    size_t capacity);

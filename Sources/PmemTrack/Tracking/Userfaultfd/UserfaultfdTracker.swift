@@ -279,7 +279,9 @@ final class UserfaultfdTracker: WriteTracker, @unchecked Sendable {
     /// mprotect. Lock order: collect lock, then block locks ascending; a sync
     /// never waits for the collect lock while it holds a block lock.
     private func publish(_ runs: [Range<UInt64>]) {
-        for run in runs { faults.add(markDirty(run)) }
+        var firstWrites: UInt64 = 0
+        for run in runs { firstWrites += markDirty(run) }
+        if firstWrites != 0 { faults.add(firstWrites) }
     }
 
     /// Sets DIRTY on `run` under its block locks (see ``publish(_:)``);
