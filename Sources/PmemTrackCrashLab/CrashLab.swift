@@ -76,7 +76,7 @@ public final class CrashLab<Acknowledgement: Hashable & Sendable> {
     /// point, the dirty blocks that differ from the durable image.
     public func record(_ workload: (TrackedMapping, Promises<Acknowledgement>) throws -> Void) throws(CrashLabError) {
         let promises = Promises<Acknowledgement>()
-        let recorder = Recorder(length: length, blockSize: configuration.blockSize, promises: promises)
+        let recorder = Recorder(length: length, blockSize: configuration.blockSize, promiseEvents: { promises.count })
         let path = "\(directory)/pmemtrack-crashlab-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let mapping: TrackedMapping
         do {
@@ -97,7 +97,7 @@ public final class CrashLab<Acknowledgement: Hashable & Sendable> {
             throw .workloadFailed("\(error)")
         }
         recorder.finish()
-        recording = recorder.recording()
+        recording = recorder.recording(of: promises)
     }
 
     /// How many crash points the last recording has, and how many bytes it keeps.

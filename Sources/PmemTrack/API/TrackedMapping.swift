@@ -410,14 +410,6 @@ public final class TrackedMapping: @unchecked Sendable {
         }
     }
 
-    /// ``dirtyRanges()`` for an observer inside a sync, which holds the state
-    /// lock already (taking it again could wait behind a close): the blocks
-    /// the kernel saw written anywhere in the mapping become DIRTY first.
-    package func dirtyRangesDuringSync() -> [Range<Int>] {
-        collectWithoutProtecting()
-        return indexedDirtyRanges()
-    }
-
     /// Makes DIRTY the blocks the kernel saw written and no sync has
     /// collected yet, leaving them written in the kernel: a read-only view
     /// changes no protection. A failure leaves the index as it was, which

@@ -35,9 +35,17 @@ package protocol DurabilityObserver: AnyObject, Sendable {
     /// contents need not survive anything answers false: flushes and drains
     /// are then only observed, and always succeed.
     var forwardsFlushes: Bool { get }
+    /// Whether every sync's collect step covers the whole mapping, not just
+    /// the sync's range, so that at ``syncDidCollect()`` the index holds
+    /// every block written anywhere before the sync. Collecting more than the
+    /// range only marks blocks DIRTY earlier than a later sync would; what
+    /// this sync flushes is unchanged. (The recorder wants it: it spares a
+    /// second, read-only scan of the mapping per sync.)
+    var collectsWholeMapping: Bool { get }
     func syncWillStart(_ range: Range<Int>, site: CallSite)
     /// Inside the sync engine, after its collect step: every block written
-    /// before the sync is DIRTY in the index, nothing is flushed yet, and no
+    /// before the sync in its range (in the whole mapping, with
+    /// ``collectsWholeMapping``) is DIRTY in the index, nothing is flushed yet, and no
     /// block lock is held. The observer may read the index
     /// (``TrackedMapping/indexedDirtyRanges()``), not call anything that
     /// collects.

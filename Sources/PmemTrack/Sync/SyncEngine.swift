@@ -98,7 +98,8 @@ struct SyncEngine: Sendable {
         // collect has made DIRTY everything it may have re-protected; this
         // sync then promises nothing. (A no-op for mprotect, whose faults set
         // DIRTY themselves.)
-        if case .failure(let error) = tracker.collect(blocks, reprotect: true) { throw error }
+        let collected = observer?.collectsWholeMapping == true ? 0..<index.blockCount : blocks
+        if case .failure(let error) = tracker.collect(collected, reprotect: true) { throw error }
         // The index now holds every block written before this call, and no
         // block lock is held: the moment the crash lab looks at them.
         if let observer { observer.syncDidCollect() }

@@ -17,6 +17,7 @@ final class Scratch {
     final class Observer: DurabilityObserver, @unchecked Sendable {
         let flushed = Mutex<[Range<Int>]>([])
         var forwardsFlushes: Bool { false }
+        var collectsWholeMapping: Bool { false }
         func syncWillStart(_ range: Range<Int>, site: CallSite) {}
         func syncDidCollect() {}
         func didFlush(_ range: Range<Int>, bytes: UnsafeRawBufferPointer) { flushed.withLock { $0.append(range) } }

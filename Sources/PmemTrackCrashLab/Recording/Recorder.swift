@@ -2,6 +2,46 @@ import Glibc
 import PmemTrack
 import Synchronization
 
+/// A crash point as recorded; its call site is formatted only when the
+/// recording is read.
+private struct RawPoint {
+    let kind: CrashPointKind
+    let site: CallSite?
+    let snapshot: Int
+    let commits: Int
+    let events: Int
+    let eventsAtLastCompletedSync: Int
+}
+
+/// The recording's state. Guarded by the recorder's mutex: the observer's
+/// methods may run on any thread that syncs. (These types live outside the
+/// recorder so that they are not generic: the observer is called through
+/// an existential, where every use of a generic type's metadata is a
+/// run-time lookup.)
+private struct RecorderState {
+    var points: [RawPoint] = []
+    var snapshots: [Snapshot] = []
+    var commits: [Extent] = []
+    /// Per syncing thread: the runs flushed since its last drain.
+    var staged: [pthread_t: [Extent]] = [:]
+    /// Per syncing thread: the sync in progress.
+    var syncs: [pthread_t: SyncInProgress] = [:]
+    var eventsAtLastCompletedSync = 0
+}
+
+private struct SyncInProgress {
+    let site: CallSite
+    /// Taken after the sync's collect; nil until then, and for a sync
+    /// that never reached the engine (bad input, an empty range).
+    var snapshot: Int?
+    /// Runs flushed so far by this sync.
+    var runs = 0
+    /// Whether a point was recorded since the last drain: with one drain
+    /// for many runs (fdatasync), the crash points between their flushes
+    /// would all allow the same images.
+    var pointSinceDrain = false
+}
+
 /// Watches the recorded mapping and keeps what the explorer needs: the
 /// durable image as it evolves (as a log of commits), and at each crash point
 /// the blocks that differ from it.
@@ -19,59 +59,21 @@ import Synchronization
 /// drains, after it) share one snapshot, taken after its collect step (the
 /// syncing thread stores nothing meanwhile). Each flush copies its run once,
 /// and each drain applies it to the durable image.
-final class Recorder<Acknowledgement: Hashable & Sendable>: DurabilityObserver, @unchecked Sendable {
-    /// The recording's state. Guarded by the mutex: the observer's methods
-    /// may run on any thread that syncs.
-    /// A crash point as recorded; its call site is formatted only when the
-    /// recording is read.
-    private struct RawPoint {
-        let kind: CrashPointKind
-        let site: CallSite?
-        let snapshot: Int
-        let commits: Int
-        let events: Int
-        let eventsAtLastCompletedSync: Int
-    }
-
-    private struct State {
-        var points: [RawPoint] = []
-        var snapshots: [Snapshot] = []
-        var commits: [Extent] = []
-        /// Per syncing thread: the runs flushed since its last drain.
-        var staged: [pthread_t: [Extent]] = [:]
-        /// Per syncing thread: the sync in progress.
-        var syncs: [pthread_t: SyncInProgress] = [:]
-        var eventsAtLastCompletedSync = 0
-    }
-
-    private struct SyncInProgress {
-        let site: CallSite
-        /// Whether the sync covers the whole mapping.
-        let whole: Bool
-        /// Taken after the sync's collect; nil until then, and for a sync
-        /// that never reached the engine (bad input, an empty range).
-        var snapshot: Int?
-        /// Runs flushed so far by this sync.
-        var runs = 0
-        /// Whether a point was recorded since the last drain: with one drain
-        /// for many runs (fdatasync), the crash points between their flushes
-        /// would all allow the same images.
-        var pointSinceDrain = false
-    }
-
+final class Recorder: DurabilityObserver, @unchecked Sendable {
     let length: Int
     let blockSize: Int
-    let promises: Promises<Acknowledgement>
+    /// How many promise events the workload has made so far.
+    private let promiseEvents: @Sendable () -> Int
     /// The durable image; the recorder's own memory, never the mapping's.
     private let durable: UnsafeMutableRawBufferPointer
-    private let state = Mutex(State())
+    private let state = Mutex(RecorderState())
     /// The recorded mapping, set once it exists (it holds the recorder).
     nonisolated(unsafe) weak var mapping: TrackedMapping?
 
-    init(length: Int, blockSize: Int, promises: Promises<Acknowledgement>) {
+    init(length: Int, blockSize: Int, promiseEvents: @escaping @Sendable () -> Int) {
         self.length = length
         self.blockSize = blockSize
-        self.promises = promises
+        self.promiseEvents = promiseEvents
         durable = .allocate(byteCount: length, alignment: 64)
         durable.initializeMemory(as: UInt8.self, repeating: 0)
     }
@@ -81,18 +83,18 @@ final class Recorder<Acknowledgement: Hashable & Sendable>: DurabilityObserver, 
     var forwardsFlushes: Bool { true }
 
     func syncWillStart(_ range: Range<Int>, site: CallSite) {
-        let whole = range.lowerBound <= 0 && range.upperBound >= length
-        state.withLock { state in state.syncs[pthread_self()] = SyncInProgress(site: site, whole: whole) }
+        state.withLock { state in state.syncs[pthread_self()] = SyncInProgress(site: site) }
     }
 
+    /// The recorder asks every sync to collect the whole mapping, so that
+    /// the snapshot of its "before sync" point can read the index alone.
+    var collectsWholeMapping: Bool { true }
+
     /// The "before sync" crash point, taken once the sync's collect has put
-    /// the written blocks in the index and before anything is flushed: the
-    /// same images as at the call. A whole-mapping sync's collect saw every
-    /// written block, so an index walk finds them; a ranged one's saw only
-    /// its range, so the rest are asked for.
+    /// every written block of the mapping in the index and before anything
+    /// is flushed: the same images as at the call.
     func syncDidCollect() {
-        let whole = state.withLock { $0.syncs[pthread_self()]?.whole ?? false }
-        let snapshot = takeSnapshot(whole ? .index : .duringSync)
+        let snapshot = takeSnapshot(.index)
         state.withLock { state in
             guard var sync = state.syncs[pthread_self()], sync.snapshot == nil else { return }
             let index = state.snapshots.count
@@ -113,22 +115,23 @@ final class Recorder<Acknowledgement: Hashable & Sendable>: DurabilityObserver, 
 
     func didFlush(_ range: Range<Int>, bytes: UnsafeRawBufferPointer) {
         let copy = Extent(offset: range.lowerBound, bytes: Self.copy(bytes.baseAddress!, count: bytes.count))
+        let thread = pthread_self()
         state.withLock { state in
-            let thread = pthread_self()
+            // Staged even outside a sync the recorder saw start: a background
+            // writeback pass makes data durable without a crash point.
             state.staged[thread, default: []].append(copy)
-            guard var sync = state.syncs[thread], let snapshot = sync.snapshot else { return }
-            sync.runs += 1
-            if !sync.pointSinceDrain {
-                sync.pointSinceDrain = true
-                record(.runFlushed(run: sync.runs), site: sync.site, snapshot: snapshot, in: &state)
-            }
-            state.syncs[thread] = sync
+            guard state.syncs[thread] != nil else { return }
+            state.syncs[thread]!.runs += 1
+            guard let snapshot = state.syncs[thread]!.snapshot, !state.syncs[thread]!.pointSinceDrain else { return }
+            state.syncs[thread]!.pointSinceDrain = true
+            let site = state.syncs[thread]!.site, runs = state.syncs[thread]!.runs
+            record(.runFlushed(run: runs), site: site, snapshot: snapshot, in: &state)
         }
     }
 
     func didDrain(_ ranges: [Range<Int>], succeeded: Bool) {
+        let thread = pthread_self()
         state.withLock { state in
-            let thread = pthread_self()
             let staged = state.staged.removeValue(forKey: thread) ?? []
             state.syncs[thread]?.pointSinceDrain = false
             guard succeeded else { return }
@@ -150,7 +153,7 @@ final class Recorder<Acknowledgement: Hashable & Sendable>: DurabilityObserver, 
             // drop out. (Saves a second look at the dirty blocks per sync.)
             guard let sync = state.syncs.removeValue(forKey: pthread_self()), let snapshot = sync.snapshot else { return }
             record(.afterSync(failed: error != nil), site: site, snapshot: snapshot, in: &state)
-            if error == nil { state.eventsAtLastCompletedSync = promises.count }
+            if error == nil { state.eventsAtLastCompletedSync = promiseEvents() }
         }
     }
 
@@ -172,10 +175,10 @@ final class Recorder<Acknowledgement: Hashable & Sendable>: DurabilityObserver, 
         }
     }
 
-    private func record(_ kind: CrashPointKind, site: CallSite?, snapshot: Int, in state: inout State) {
+    private func record(_ kind: CrashPointKind, site: CallSite?, snapshot: Int, in state: inout RecorderState) {
         state.points.append(
             RawPoint(
-                kind: kind, site: site, snapshot: snapshot, commits: state.commits.count, events: promises.count,
+                kind: kind, site: site, snapshot: snapshot, commits: state.commits.count, events: promiseEvents(),
                 eventsAtLastCompletedSync: state.eventsAtLastCompletedSync))
     }
 
@@ -183,10 +186,8 @@ final class Recorder<Acknowledgement: Hashable & Sendable>: DurabilityObserver, 
     private enum DirtySource {
         /// Outside syncs: ``TrackedMapping/dirtyRanges()``.
         case mapping
-        /// Inside a sync, after a collect that saw every written block.
+        /// Inside a sync, after its collect of the whole mapping.
         case index
-        /// Inside a sync, after a collect of part of the mapping.
-        case duringSync
     }
 
     private func takeSnapshot(_ source: DirtySource = .mapping) -> Snapshot {
@@ -199,7 +200,6 @@ final class Recorder<Acknowledgement: Hashable & Sendable>: DurabilityObserver, 
         switch source {
         case .mapping: dirty = mapping.dirtyRanges()
         case .index: dirty = mapping.indexedDirtyRanges()
-        case .duringSync: dirty = mapping.dirtyRangesDuringSync()
         }
         // The durable image changes only in drains, under the state lock.
         state.withLock { _ in
@@ -217,7 +217,8 @@ final class Recorder<Acknowledgement: Hashable & Sendable>: DurabilityObserver, 
         return Snapshot(pieces: pieces)
     }
 
-    func recording() -> Recording<Acknowledgement> {
+    /// The recording so far, with the workload's promises.
+    func recording<Acknowledgement>(of promises: Promises<Acknowledgement>) -> Recording<Acknowledgement> {
         let events = promises.events.withLock { $0 }
         return state.withLock { state in
             let points = state.points.enumerated().map { number, raw in
