@@ -408,10 +408,15 @@ uint64_t pmt_index_find_clear(const pmt_index *index, unsigned tags, uint64_t fr
         }                                                                              \
     } while (0)
 
-void pmt_index_copy_tag(pmt_index *index, pmt_tag from, pmt_tag to, uint64_t first, uint64_t count) {
+uint64_t pmt_index_copy_tag(pmt_index *index, pmt_tag from, pmt_tag to, uint64_t first, uint64_t count) {
+    uint64_t copied = 0;
     FOR_EACH_TAGGED_WORD(index, from, first, count, w, bits, {
-        if (bits) set_mask(index, to, w, bits);
+        if (bits) {
+            set_mask(index, to, w, bits);
+            copied += (uint64_t)__builtin_popcountll(bits);
+        }
     });
+    return copied;
 }
 
 uint64_t pmt_index_count(const pmt_index *index, pmt_tag tag, uint64_t first, uint64_t count) {

@@ -93,7 +93,7 @@ func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         // Had the syncs blocked the pool, nothing above could have run until
         // the gate's failsafe opened it.
         #expect(!flusher.openedByFailsafe)
-        for sync in syncs { try await sync.value }
+        for sync in syncs { _ = try await sync.value }
         var flushedEach = true
         for map in maps {
             flushedEach = flushedEach && map.statistics.blocksFlushed == 1 && map.dirtyRanges().isEmpty
@@ -137,7 +137,7 @@ func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         try #require(arrived)
         task.cancel()
         flusher.openGate()
-        try await task.value
+        _ = try await task.value
         let durable = map.statistics.blocksFlushed == 1 && map.dirtyRanges().isEmpty
         #expect(durable)
         try map.close()

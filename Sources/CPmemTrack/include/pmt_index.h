@@ -81,8 +81,9 @@ void pmt_index_clear_batch_end(pmt_index *index);
 bool pmt_index_test(const pmt_index *index, pmt_tag tag, uint64_t block);
 
 /// For every block in [first, first+count) that has `from` set, set `to`.
-/// Visits only tagged subtrees of `from`.
-void pmt_index_copy_tag(pmt_index *index, pmt_tag from, pmt_tag to, uint64_t first, uint64_t count);
+/// Visits only tagged subtrees of `from`. Returns how many blocks it found
+/// with `from` (whether or not they had `to` already).
+uint64_t pmt_index_copy_tag(pmt_index *index, pmt_tag from, pmt_tag to, uint64_t first, uint64_t count);
 
 /// The first block in [from, limit) that has every tag in `tags` set (a bit
 /// mask of 1u << pmt_tag), or `limit` if there is none. Clean subtrees of the

@@ -18,7 +18,8 @@ extension TrackedMapping {
     ///   - file: The caller's file, for the crash lab's reports; leave the default.
     ///   - line: The caller's line, for the crash lab's reports; leave the default.
     /// - Throws: `CancellationError`, or ``PmemTrackError`` as ``sync(file:line:)-7th9p``.
-    public func sync(file: StaticString = #fileID, line: UInt = #line) async throws {
+    @discardableResult
+    public func sync(file: StaticString = #fileID, line: UInt = #line) async throws -> SyncReport {
         try await onPoolThread { () throws(PmemTrackError) in try self.sync(file: file, line: line) }
     }
 
@@ -32,7 +33,10 @@ extension TrackedMapping {
     ///   - line: The caller's line, for the crash lab's reports; leave the default.
     /// - Throws: `CancellationError`, or ``PmemTrackError`` as
     ///   ``sync(offset:length:file:line:)-3ujbx``.
-    public func sync(offset: Int, length: Int, file: StaticString = #fileID, line: UInt = #line) async throws {
+    @discardableResult
+    public func sync(
+        offset: Int, length: Int, file: StaticString = #fileID, line: UInt = #line
+    ) async throws -> SyncReport {
         try await onPoolThread { () throws(PmemTrackError) in
             try self.sync(offset: offset, length: length, file: file, line: line)
         }
@@ -40,16 +44,17 @@ extension TrackedMapping {
 
     /// Runs `work` on a ``BlockingPool`` thread unless the task is cancelled
     /// before it starts.
-    private func onPoolThread(_ work: @escaping @Sendable () throws(PmemTrackError) -> Void) async throws {
+    private func onPoolThread(
+        _ work: @escaping @Sendable () throws(PmemTrackError) -> SyncReport
+    ) async throws -> SyncReport {
         let job = PoolJob()
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<SyncReport, any Error>) in
                 BlockingPool.shared.run {
                     // Started or cancelled: whichever comes first decides.
                     guard job.start() else { return continuation.resume(throwing: CancellationError()) }
                     do {
-                        try work()
-                        continuation.resume()
+                        continuation.resume(returning: try work())
                     } catch {
                         continuation.resume(throwing: error)
                     }

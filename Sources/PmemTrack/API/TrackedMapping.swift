@@ -59,6 +59,8 @@ public final class TrackedMapping: @unchecked Sendable {
     private let state = ReadWriteLock()
     /// The crash lab's recorder or scratch observer; nil in production.
     let observer: (any DurabilityObserver)?
+    /// See ``setSyncHandler(_:)``.
+    private let syncHandler = Mutex<(@Sendable (Result<SyncReport, PmemTrackError>) -> Void)?>(nil)
     /// The background writeback thread, if ``Configuration/writeback`` asks for one.
     private(set) var writer: BackgroundWriter?
     /// A background sync's error not yet thrown by a foreground sync.
@@ -274,11 +276,14 @@ public final class TrackedMapping: @unchecked Sendable {
     /// - Parameters:
     ///   - file: The caller's file, for the crash lab's reports; leave the default.
     ///   - line: The caller's line, for the crash lab's reports; leave the default.
-    public func sync(file: StaticString = #fileID, line: UInt = #line) throws(PmemTrackError) {
-        try observed(0..<bytes.count, file, line) { () throws(PmemTrackError) in
+    /// - Returns: What the sync flushed, and where its time went.
+    @discardableResult
+    public func sync(file: StaticString = #fileID, line: UInt = #line) throws(PmemTrackError) -> SyncReport {
+        let report = try observed(0..<bytes.count, file, line) { () throws(PmemTrackError) in
             try whileOpen { () throws(PmemTrackError) in try checkedSync(0..<index.blockCount) }
         }
         try throwBackgroundError()
+        return report
     }
 
     /// A background writeback pass: a whole-mapping sync whose error waits
@@ -286,7 +291,7 @@ public final class TrackedMapping: @unchecked Sendable {
     /// recorder still sees its flushes and drains, which make data durable.
     func backgroundSync() {
         do {
-            try whileOpen { () throws(PmemTrackError) in try checkedSync(0..<index.blockCount) }
+            _ = try whileOpen { () throws(PmemTrackError) in try checkedSync(0..<index.blockCount) }
         } catch .closed {
             return
         } catch {
@@ -303,21 +308,23 @@ public final class TrackedMapping: @unchecked Sendable {
 
     /// Runs `sync` between the observer's two calls, if there is an observer.
     @inline(__always)
-    private func observed(
+    private func observed<T>(
         _ range: @autoclosure () -> Range<Int>, _ file: StaticString, _ line: UInt,
-        _ sync: () throws(PmemTrackError) -> Void
-    ) throws(PmemTrackError) {
+        _ sync: () throws(PmemTrackError) -> T
+    ) throws(PmemTrackError) -> T {
         guard let observer else { return try sync() }
         let site = CallSite(file: file, line: line)
         let range = range()
         observer.syncWillStart(range, site: site)
+        let result: T
         do {
-            try sync()
+            result = try sync()
         } catch {
             observer.syncDidEnd(range, site: site, error: error)
             throw error
         }
         observer.syncDidEnd(range, site: site, error: nil)
+        return result
     }
 
     /// Marks a moment at which the crash lab, when it records this mapping,
@@ -337,11 +344,35 @@ public final class TrackedMapping: @unchecked Sendable {
     /// covers them: flushing pages beyond the end of the file succeeds
     /// without making anything durable. Checked before (so that nothing
     /// changes) and after (a truncation during the sync).
-    private func checkedSync(_ blocks: Range<UInt64>) throws(PmemTrackError) {
-        let end = min(Int(blocks.upperBound) * blockSize, bytes.count)
-        try checkFileCovers(end)
-        try engine.sync(blocks)
-        try checkFileCovers(end)
+    private func checkedSync(_ blocks: Range<UInt64>) throws(PmemTrackError) -> SyncReport {
+        let start = System.monotonicNanoseconds()
+        let handler = syncHandler.withLock { $0 }
+        do {
+            let end = min(Int(blocks.upperBound) * blockSize, bytes.count)
+            try checkFileCovers(end)
+            var report = try engine.sync(blocks)
+            try checkFileCovers(end)
+            report.duration = .nanoseconds(Int64(System.monotonicNanoseconds() &- start))
+            handler?(.success(report))
+            return report
+        } catch {
+            handler?(.failure(error))
+            throw error
+        }
+    }
+
+    /// Calls `handler` after every sync of this mapping, on the syncing
+    /// thread: foreground, `async` and background syncs, with the sync's
+    /// report or its error. Replaces the handler set before; nil removes it.
+    ///
+    /// The handler runs after the sync has released every block lock, so it
+    /// may read the mapping (``statistics``, ``dirtyRanges()``), but it must
+    /// not sync or close it, and it delays the sync's caller by its own
+    /// running time. The `PmemTrackMetrics` product sets one.
+    ///
+    /// - Parameter handler: Called with the outcome of each sync.
+    public func setSyncHandler(_ handler: (@Sendable (Result<SyncReport, PmemTrackError>) -> Void)?) {
+        syncHandler.withLock { $0 = handler }
     }
 
     private func checkFileCovers(_ end: Int) throws(PmemTrackError) {
@@ -364,14 +395,20 @@ public final class TrackedMapping: @unchecked Sendable {
     ///   - line: The caller's line, for the crash lab's reports; leave the default.
     /// - Throws: ``PmemTrackError/rangeOutOfBounds(offset:length:mappingLength:)``
     ///   if the range is not inside the mapping, and as ``sync(file:line:)-7th9p``.
-    public func sync(offset: Int, length: Int, file: StaticString = #fileID, line: UInt = #line) throws(PmemTrackError) {
+    /// - Returns: What the sync flushed, and where its time went.
+    @discardableResult
+    public func sync(
+        offset: Int, length: Int, file: StaticString = #fileID, line: UInt = #line
+    ) throws(PmemTrackError) -> SyncReport {
         // The observer sees the range as asked, clamped so that bad input
         // (which the sync then refuses) cannot trap here.
         let end = offset.addingReportingOverflow(max(length, 0))
-        try observed(offset..<(end.overflow ? Int.max : end.partialValue), file, line) { () throws(PmemTrackError) in
+        let report = try observed(offset..<(end.overflow ? Int.max : end.partialValue), file, line) {
+            () throws(PmemTrackError) in
             try whileOpen { () throws(PmemTrackError) in try checkedSync(try blocks(offset: offset, length: length)) }
         }
         try throwBackgroundError()
+        return report
     }
 
     /// The blocks overlapping `offset..<offset+length`; empty for length 0.

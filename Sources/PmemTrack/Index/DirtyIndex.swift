@@ -80,8 +80,10 @@ final class DirtyIndex: @unchecked Sendable {
         pmt_index_test(raw, tag.raw, block)
     }
 
-    /// Sets `to` on every block in `blocks` that has `from`.
-    func copy(_ from: Tag, to: Tag, in blocks: Range<UInt64>) {
+    /// Sets `to` on every block in `blocks` that has `from`; returns how
+    /// many blocks have `from`.
+    @discardableResult
+    func copy(_ from: Tag, to: Tag, in blocks: Range<UInt64>) -> UInt64 {
         pmt_index_copy_tag(raw, from.raw, to.raw, blocks.lowerBound, UInt64(blocks.count))
     }
 

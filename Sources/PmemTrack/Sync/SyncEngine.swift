@@ -82,14 +82,23 @@ struct SyncEngine: Sendable {
         if let hook { hook.pause(step) }
     }
 
-    func sync(_ blocks: Range<UInt64>) throws(PmemTrackError) {
+    /// Syncs `blocks` and reports what it did (without ``SyncReport/duration``,
+    /// which the caller measures).
+    func sync(_ blocks: Range<UInt64>) throws(PmemTrackError) -> SyncReport {
         counters.syncs.add(1)
-        guard !blocks.isEmpty else { return }
-        try tracker.aroundSync(of: blocks) { () throws(PmemTrackError) in try walk(blocks) }
+        guard !blocks.isEmpty else { return SyncReport() }
+        // What this sync did, added to the mapping's counters once at the
+        // end, failed or not: an atomic add per run would cost more than the
+        // run's index work, and on x86 a locked instruction right after a
+        // cache-line flush waits for the flush to complete, as a fence does.
+        var tally = SyncTally()
+        defer { tally.add(to: counters) }
+        try tracker.aroundSync(of: blocks) { () throws(PmemTrackError) in try walk(blocks, &tally) }
+        return tally.report
     }
 
     /// Steps 0 to 3 over `blocks`.
-    private func walk(_ blocks: Range<UInt64>) throws(PmemTrackError) {
+    private func walk(_ blocks: Range<UInt64>, _ tally: inout SyncTally) throws(PmemTrackError) {
         let failuresBefore = failures.sequence
         // Step 0: collect. Blocks the kernel saw written become DIRTY, and
         // their pages read-only again, before the tag: a store that completed
@@ -105,7 +114,8 @@ struct SyncEngine: Sendable {
         if let observer { observer.syncDidCollect() }
 
         // Step 1: TOWRITE := DIRTY over the range, lock-free.
-        index.copy(.dirty, to: .toWrite, in: blocks)
+        tally.tagged = index.copy(.dirty, to: .toWrite, in: blocks)
+        tally.lap(.collecting)
         pause(.tagged)
 
         // While this thread holds block locks, no asynchronous signal may
@@ -115,12 +125,6 @@ struct SyncEngine: Sendable {
         defer { System.restoreSignalMask(savedMask) }
 
         var firstError: PmemTrackError?
-        // What this sync did, added to the mapping's counters once at the
-        // end: an atomic add per run would cost more than the run's index
-        // work, and on x86 a locked instruction right after a cache-line
-        // flush waits for the flush to complete, as a fence does.
-        var tally = SyncTally()
-        defer { tally.add(to: counters) }
         // A flusher whose drain has a fixed cost (a fence, an fdatasync)
         // lets several runs share one: `held` are the runs whose locks we
         // keep, `pending` our write-protected pieces of them. Once the batch
@@ -139,12 +143,15 @@ struct SyncEngine: Sendable {
         let bytesPerDrain = flusher.bytesPerDrain
         let batching = runsPerDrain > 1
         func drainPending() {
+            tally.lap(.writeProtecting)
             for i in pending.indices { flush(&pending[i], &tally) }
+            tally.lap(.flushing)
             if let error = complete(pending, &tally), firstError == nil { firstError = error }
             pending.removeAll(keepingCapacity: true)
             pendingBytes = 0
             for run in held { release(run) }
             held.removeAll(keepingCapacity: true)
+            tally.lap(.draining)
         }
         var cursor = blocks.lowerBound
         while let run = index.firstRun(with: .dirty, in: cursor..<blocks.upperBound) {
@@ -168,13 +175,18 @@ struct SyncEngine: Sendable {
                     if let error = cleanBeforeProtectMutant(piece), firstError == nil { firstError = error }
                 } else if batching {
                     let claimed = claim(piece, pinned: isPinned)
+                    tally.claimed += UInt64(piece.count)
                     pendingBytes += claimed.bytes.count
                     pending.append(claimed)
                     collected = true
                 } else {
                     var claimed = claim(piece, pinned: isPinned)
+                    tally.claimed += UInt64(piece.count)
+                    tally.lap(.writeProtecting)
                     flush(&claimed, &tally)
+                    tally.lap(.flushing)
                     if let error = complete(CollectionOfOne(claimed), &tally), firstError == nil { firstError = error }
+                    tally.lap(.draining)
                 }
                 position = piece.upperBound
             }
@@ -188,7 +200,7 @@ struct SyncEngine: Sendable {
             }
             cursor = run.upperBound
         }
-        if batching { drainPending() }
+        if batching && !pending.isEmpty { drainPending() } else { tally.lap(.writeProtecting) }
         if let firstError { throw firstError }
         // A concurrent sync's failed flush of our range, while we ran, is our
         // error too: never a success that another caller was told is false.
@@ -264,6 +276,7 @@ struct SyncEngine: Sendable {
     ) -> PmemTrackError? {
         guard !pieces.isEmpty else { return nil }
         let drained = flusher.drain(after: pieces.lazy.map(\.run))
+        tally.drains += 1
         let drainSucceeded = (try? drained.get()) != nil
         var firstError: PmemTrackError?
         var cleaned = 0

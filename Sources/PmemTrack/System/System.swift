@@ -27,6 +27,15 @@ enum System {
 
     static func close(_ fd: Int32) { _ = Glibc.close(fd) }
 
+    /// CLOCK_MONOTONIC in nanoseconds, for the phases of a ``SyncReport``.
+    /// A vDSO call: about 26 ns on the development machine, no system call.
+    @inline(__always)
+    static func monotonicNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+    }
+
     /// Starts a thread running `body`; nil if the system refused one. The
     /// thread is joinable: join it, or detach it.
     static func startThread(_ body: @escaping @Sendable () -> Void) -> pthread_t? {

@@ -65,7 +65,7 @@ final class Scratch {
     /// After commits: forget the scratch mapping's dirty blocks, which all
     /// equal the durable image now.
     func settle() {
-        try? mapping.sync()
+        _ = try? mapping.sync()
         observer.flushed.withLock { $0.removeAll() }
     }
 
