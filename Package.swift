@@ -7,6 +7,13 @@
 // `pmemtrack` command-line tool alone: a package that depends on the
 // PmemTrack library product has it cloned but compiles none of it.
 // swift-property-based is used by the tests alone and is not even fetched.
+// swift-metrics is used by the PmemTrackMetrics product alone, behind the
+// package trait `Metrics`: a package that does not enable the trait never
+// resolves it. To use the product:
+//
+//     .package(url: "…/PmemTrack.git", from: "…", traits: ["Metrics"])
+//
+// and, here, `swift build --traits Metrics` / `swift test --traits Metrics`.
 
 import PackageDescription
 
@@ -20,11 +27,21 @@ let package = Package(
         // depends on nothing but PmemTrack, so a package that uses only the
         // PmemTrack product resolves and builds nothing more for it.
         .library(name: "PmemTrackCrashLab", targets: ["PmemTrackCrashLab"]),
+        // Each mapping's syncs reported to swift-metrics. Empty unless the
+        // `Metrics` trait is enabled.
+        .library(name: "PmemTrackMetrics", targets: ["PmemTrackMetrics"]),
+    ],
+    traits: [
+        .trait(
+            name: "Metrics",
+            description: "Builds the PmemTrackMetrics product on swift-metrics. Off by default: users of the other products never resolve swift-metrics."
+        ),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.4.0"),
     ],
     targets: [
         .systemLibrary(
@@ -45,6 +62,13 @@ let package = Package(
             ]
         ),
         .target(name: "PmemTrackCrashLab", dependencies: ["PmemTrack"]),
+        .target(
+            name: "PmemTrackMetrics",
+            dependencies: [
+                "PmemTrack",
+                .product(name: "Metrics", package: "swift-metrics", condition: .when(traits: ["Metrics"])),
+            ]
+        ),
         // The `pmemtrack` tool: example workloads, the flush-set growth
         // experiment and a report of what the system offers.
         .executableTarget(
@@ -91,6 +115,14 @@ let package = Package(
         .testTarget(
             name: "CrashLabTests",
             dependencies: ["PmemTrackCrashLab", "PmemTrack", "ExampleWorkloads", "CrashZoo"]
+        ),
+        .testTarget(
+            name: "PmemTrackMetricsTests",
+            dependencies: [
+                "PmemTrackMetrics",
+                "PmemTrack",
+                .product(name: "MetricsTestKit", package: "swift-metrics", condition: .when(traits: ["Metrics"])),
+            ]
         ),
         .testTarget(
             name: "ToolTests",

@@ -33,6 +33,7 @@ struct SyncReportTests {
         #expect(phases <= report.duration)
         #expect(report.duration > .zero)
 
+        #expect(report.dirtyBlocks == nil, "counted only for a sync handler")
         let idle = try map.sync()
         #expect(idle.blocks == 0 && idle.runs == 0 && idle.drains == 0)
 
@@ -116,6 +117,7 @@ struct SyncReportTests {
         let outcomes = seen.withLock { $0 }
         #expect(outcomes.count == 4)
         guard outcomes.count == 4 else { return }
+        #expect(returned.dirtyBlocks == 0, "counted for the handler, and returned too")
         #expect(try outcomes[0].get() == returned)
         #expect(try outcomes[1].get() == ranged)
         #expect(try outcomes[2].get() == asynchronous)

@@ -36,6 +36,13 @@ public struct SyncReport: Hashable, Sendable {
     public var draining: Duration
     /// The whole call.
     public var duration: Duration
+    /// Blocks still dirty in the mapping when the sync ended: pinned blocks,
+    /// blocks whose flush failed, blocks outside a ranged sync's range, and
+    /// blocks written meanwhile (on userfaultfd, only those a collect has
+    /// seen). Counted only for the sync handler
+    /// (``TrackedMapping/setSyncHandler(_:)``), at a cost of one index walk
+    /// over the dirty blocks; nil otherwise.
+    public var dirtyBlocks: Int?
 
     /// An empty report: a sync of nothing.
     public init() {
@@ -49,5 +56,6 @@ public struct SyncReport: Hashable, Sendable {
         flushing = .zero
         draining = .zero
         duration = .zero
+        dirtyBlocks = nil
     }
 }

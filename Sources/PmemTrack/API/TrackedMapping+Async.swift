@@ -1,7 +1,7 @@
 import Synchronization
 
 extension TrackedMapping {
-    /// ``sync(file:line:)-7th9p`` for async code: the blocking work (fdatasync,
+    /// ``sync(file:line:)-8lk1h`` for async code: the blocking work (fdatasync,
     /// cache flushes, waiting for block locks) runs on PmemTrack's own
     /// threads, never on a thread of Swift's cooperative pool, and the
     /// calling task is suspended meanwhile.
@@ -17,14 +17,14 @@ extension TrackedMapping {
     /// - Parameters:
     ///   - file: The caller's file, for the crash lab's reports; leave the default.
     ///   - line: The caller's line, for the crash lab's reports; leave the default.
-    /// - Throws: `CancellationError`, or ``PmemTrackError`` as ``sync(file:line:)-7th9p``.
+    /// - Throws: `CancellationError`, or ``PmemTrackError`` as ``sync(file:line:)-8lk1h``.
     @discardableResult
     public func sync(file: StaticString = #fileID, line: UInt = #line) async throws -> SyncReport {
         try await onPoolThread { () throws(PmemTrackError) in try self.sync(file: file, line: line) }
     }
 
-    /// ``sync(offset:length:file:line:)-3ujbx`` for async code, with the threads and
-    /// the cancellation of ``sync(file:line:)-57x1q``.
+    /// ``sync(offset:length:file:line:)-5y0hz`` for async code, with the threads and
+    /// the cancellation of ``sync(file:line:)-1rv26``.
     ///
     /// - Parameters:
     ///   - offset: The range's first byte in the mapping.
@@ -32,7 +32,7 @@ extension TrackedMapping {
     ///   - file: The caller's file, for the crash lab's reports; leave the default.
     ///   - line: The caller's line, for the crash lab's reports; leave the default.
     /// - Throws: `CancellationError`, or ``PmemTrackError`` as
-    ///   ``sync(offset:length:file:line:)-3ujbx``.
+    ///   ``sync(offset:length:file:line:)-5y0hz``.
     @discardableResult
     public func sync(
         offset: Int, length: Int, file: StaticString = #fileID, line: UInt = #line

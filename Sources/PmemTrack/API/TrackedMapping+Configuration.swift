@@ -95,7 +95,7 @@ extension TrackedMapping {
     /// dirty, and syncs at once when they exceed the limit.
     ///
     /// Background syncs are ordinary syncs: they take the same block locks for
-    /// the same time as ``TrackedMapping/sync(file:line:)-7th9p``. A background
+    /// the same time as ``TrackedMapping/sync(file:line:)-8lk1h``. A background
     /// sync's error is kept and thrown by the next foreground sync, even if
     /// that sync's own flushes succeeded (the failed blocks stayed dirty and
     /// it retried them): never lost, as the kernel's errseq does for fsync.

@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// A memory-mapped file whose writes are tracked block by block, so that
-/// ``sync(file:line:)-7th9p`` flushes exactly the blocks written since the last flush.
+/// ``sync(file:line:)-8lk1h`` flushes exactly the blocks written since the last flush.
 ///
 /// ```swift
 /// let map = try TrackedMapping(path: "/mnt/pmem/db", length: 1 << 30, options: [.create])
@@ -20,7 +20,7 @@ import Glibc
 /// block faults once: with ``TrackingMode/mprotect`` PmemTrack's handler
 /// marks the block dirty and lets the store proceed; with
 /// ``TrackingMode/userfaultfd`` the kernel resolves the fault and remembers
-/// the page, and the next sync collects it. ``sync(file:line:)-7th9p`` (like fsync) and ``sync(offset:length:file:line:)-3ujbx`` (like
+/// the page, and the next sync collects it. ``sync(file:line:)-8lk1h`` (like fsync) and ``sync(offset:length:file:line:)-5y0hz`` (like
 /// msync) write back the dirty blocks, with CPU cache flushes on persistent
 /// memory or one fdatasync on ordinary files, and return only when they are durable.
 ///
@@ -233,7 +233,7 @@ public final class TrackedMapping: @unchecked Sendable {
 
     /// Unmaps the file. Does not sync: blocks still dirty are written back
     /// only as far as the kernel's own writeback of the file does, which
-    /// gives no durability guarantee. Call ``sync(file:line:)-7th9p`` first.
+    /// gives no durability guarantee. Call ``sync(file:line:)-8lk1h`` first.
     ///
     /// Waits for syncs in progress. Stores to ``bytes`` after close crash.
     /// - Throws: ``PmemTrackError/closed`` if already closed.
@@ -353,7 +353,10 @@ public final class TrackedMapping: @unchecked Sendable {
             var report = try engine.sync(blocks)
             try checkFileCovers(end)
             report.duration = .nanoseconds(Int64(System.monotonicNanoseconds() &- start))
-            handler?(.success(report))
+            if let handler {
+                report.dirtyBlocks = Int(index.count(.dirty, in: 0..<index.blockCount))
+                handler(.success(report))
+            }
             return report
         } catch {
             handler?(.failure(error))
@@ -394,7 +397,7 @@ public final class TrackedMapping: @unchecked Sendable {
     ///   - file: The caller's file, for the crash lab's reports; leave the default.
     ///   - line: The caller's line, for the crash lab's reports; leave the default.
     /// - Throws: ``PmemTrackError/rangeOutOfBounds(offset:length:mappingLength:)``
-    ///   if the range is not inside the mapping, and as ``sync(file:line:)-7th9p``.
+    ///   if the range is not inside the mapping, and as ``sync(file:line:)-8lk1h``.
     /// - Returns: What the sync flushed, and where its time went.
     @discardableResult
     public func sync(
