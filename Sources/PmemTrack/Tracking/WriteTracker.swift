@@ -14,8 +14,10 @@ import SystemPackage
 /// - The mprotect backend's fault path runs in a SIGSEGV handler (C) and
 ///   takes one block lock, or one ascending range. The sync engine takes
 ///   block locks in ascending order with asynchronous signals blocked.
-/// - The userfaultfd backend's collect takes the mapping's collect lock and
-///   no block lock while holding it; it never runs in signal context.
+/// - The userfaultfd backend's collect takes the mapping's collect lock,
+///   then, while holding it, the block locks of the runs it publishes, in
+///   ascending order; a sync never waits for the collect lock while it holds
+///   a block lock. It never runs in signal context.
 ///
 /// ## Backends
 /// - ``ProtectionTracker``: mprotect + SIGSEGV.
