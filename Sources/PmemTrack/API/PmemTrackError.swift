@@ -78,6 +78,7 @@ public enum TrackingUnavailableReason: Error, Hashable, Sendable, CustomStringCo
     /// `PMEMTRACK_DISABLE_USERFAULTFD=1` is set in the environment.
     case disabledByEnvironment
 
+    /// Why userfaultfd is unavailable, in one sentence for logs and the doctor.
     public var description: String {
         switch self {
         case .noSyscall(let errno): return "no userfaultfd system call (\(errno)): the kernel lacks it or a seccomp filter blocks it"
@@ -93,6 +94,7 @@ public enum TrackingUnavailableReason: Error, Hashable, Sendable, CustomStringCo
 }
 
 extension PmemTrackError: CustomStringConvertible {
+    /// The error in one sentence, with the operation and errno where there are some.
     public var description: String {
         switch self {
         case .invalidBlockSize(let size):

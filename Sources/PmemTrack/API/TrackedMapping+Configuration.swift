@@ -135,7 +135,11 @@ extension TrackedMapping {
     /// How to open and map the file. All but ``randomAccess`` mirror
     /// `pmem_map_file`'s flags.
     public struct Options: OptionSet, Hashable, Sendable {
+        /// The options as bits of PmemTrack's own (not `pmem_map_file`'s
+        /// values, which the mapping derives from them).
         public let rawValue: Int32
+        /// Options from their raw bits (see ``rawValue``).
+        /// - Parameter rawValue: The bits.
         public init(rawValue: Int32) { self.rawValue = rawValue }
 
         /// Create the file if missing, and set its length to `length`.
