@@ -3,6 +3,14 @@
 // PmemTrack: exact dirty-block tracking and flushing for memory-mapped
 // persistent memory and ordinary files.
 //
+// Linux only. Write tracking uses Linux interfaces: userfaultfd with
+// asynchronous write-protect and the PAGEMAP_SCAN ioctl, or SIGSEGV-based
+// tracking that reads the Linux signal frame; flushing uses libpmem. SwiftPM
+// has no "Linux only" platform entry, so `platforms` names none: that is not
+// a claim of support elsewhere, and the build fails on other systems. (The
+// manifest does not refuse them itself: it is compiled for the host, and
+// refusing a macOS host would also refuse cross-compiling to Linux.)
+//
 // Library users build only swift-system. swift-argument-parser is used by the
 // `pmemtrack` command-line tool alone: a package that depends on the
 // PmemTrack library product has it cloned but compiles none of it.
@@ -19,7 +27,6 @@ import PackageDescription
 
 let package = Package(
     name: "PmemTrack",
-    platforms: [.macOS(.v13)],
     products: [
         .library(name: "PmemTrack", targets: ["PmemTrack"]),
         .executable(name: "pmemtrack", targets: ["PmemTrackCLI"]),

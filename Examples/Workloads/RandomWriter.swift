@@ -1,17 +1,23 @@
 import PmemTrack
 
+// The example below is run, verbatim, by
+// Tests/ToolTests/RandomWriterDocExampleTests.swift, which also checks that
+// it still matches this comment.
 /// fio-style random writes: whole `ioSize` blocks at uniformly random
 /// aligned offsets, each filled with a pattern that names the block and the
 /// write, with a sync every N writes done by the caller.
 ///
+/// With `path` a file on persistent memory, such as "/mnt/pmem/data":
+///
 /// ```swift
-/// let map = try TrackedMapping(path: "/mnt/pmem/data", length: 1 << 30, options: [.create])
-/// let writer = RandomWriter(mapping: map)
+/// let map = try TrackedMapping(path: path, length: 1 << 30, options: [.create])
+/// var writer = RandomWriter(mapping: map)
 /// var rng = SystemRandomNumberGenerator()
 /// for n in 1...10_000 {
 ///     writer.writeRandomBlock(using: &rng)
 ///     if n % 32 == 0 { try map.sync() }
 /// }
+/// try map.sync()
 /// ```
 public struct RandomWriter {
     public let mapping: TrackedMapping

@@ -1,8 +1,10 @@
 // The SIGSEGV handler: the write-tracking fault path, and chaining to the
 // handler that was installed before ours.
 //
-// Everything here is async-signal-safe: atomics, futex, mprotect, sigaction,
-// sigprocmask. No malloc, no locks other than block locks, no Swift.
+// Everything the handler runs is async-signal-safe: atomics, futex,
+// mprotect, sigaction, sigprocmask. No malloc, no locks other than block
+// locks, no Swift. Installing it (pmt_install_handler) is not: it uses
+// pthread_once, and is never called from a signal handler.
 #include "pmt_lock.h"
 #include "registry.h"
 
@@ -21,7 +23,6 @@ static struct sigaction previous;
 /// Set when the previous handler asked for SA_RESETHAND and has run once:
 /// from then on we chain as if it were SIG_DFL, as the kernel would have.
 static _Atomic bool previous_was_reset;
-static _Atomic int install_state;   // 0 none, 1 installing, 2 installed
 
 // MARK: Fault path
 
@@ -217,11 +218,49 @@ static void on_segv(int sig, siginfo_t *info, void *context) {
     chain(sig, info, context);
 }
 
-int pmt_install_handler(void) {
-    int expected = 0;
-    if (!atomic_compare_exchange_strong(&install_state, &expected, 1)) {
-        while (atomic_load(&install_state) == 1) {}
-        return 0;
+// MARK: Installing
+
+/// The synchronous signals: those the kernel raises on the thread whose
+/// instruction caused them (a bad access, SIGSEGV or SIGBUS; an illegal or
+/// privileged instruction, SIGILL; an arithmetic trap, SIGFPE; a breakpoint
+/// or single step, SIGTRAP; a system call refused by seccomp, SIGSYS).
+///
+/// This one list serves both places that block signals while holding a block
+/// lock: the handler's sa_mask, and the sync engine's and pin's mask
+/// (System.blockAsyncSignals, through pmt_fill_async_signals). Every other
+/// signal is asynchronous and blocked there, so that an application handler
+/// that stores to a block this thread has locked cannot run and wait for that
+/// lock for ever. These six stay deliverable because they cannot wait:
+/// blocking one does not defer it, the kernel unblocks it, resets it to the
+/// default action and the process dies (Linux's force_sig_info), so an
+/// application's own handler for it, or ours, would never run. And SIGSEGV
+/// must reach our handler even inside it: a chained handler's store to a
+/// tracked block is a fault we track (SA_NODEFER).
+static const int synchronous_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
+
+void pmt_fill_async_signals(sigset_t *set) {
+    sigfillset(set);
+    for (unsigned i = 0; i < sizeof synchronous_signals / sizeof *synchronous_signals; i++)
+        sigdelset(set, synchronous_signals[i]);
+}
+
+/// The outcome of the one installation attempt: 0, or the errno it failed
+/// with. Written by install_once inside pthread_once, which orders that
+/// write before the return of every pthread_once call, in every thread.
+static int install_error;
+static pthread_once_t install_once_control = PTHREAD_ONCE_INIT;
+static _Atomic(pmt_install_hook) install_hook;
+
+void pmt_set_install_hook(pmt_install_hook hook) { atomic_store(&install_hook, hook); }
+
+static void install_once(void) {
+    pmt_install_hook hook = atomic_load(&install_hook);
+    if (hook != NULL) {
+        int injected = hook();
+        if (injected != 0) {
+            install_error = injected;
+            return;
+        }
     }
     struct sigaction ours;
     memset(&ours, 0, sizeof ours);
@@ -229,19 +268,32 @@ int pmt_install_handler(void) {
     // SA_ONSTACK: Go and Swift run handlers on the alternate stack.
     // SA_NODEFER: a fault inside a chained handler must still reach it.
     ours.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART | SA_NODEFER;
-    // Block every asynchronous signal while we hold a block lock: an
-    // application handler that stores to the same block on this thread
-    // would otherwise wait for a lock its own thread holds.
-    sigfillset(&ours.sa_mask);
-    int synchronous[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
-    for (unsigned i = 0; i < sizeof synchronous / sizeof *synchronous; i++)
-        sigdelset(&ours.sa_mask, synchronous[i]);
-    if (sigaction(SIGSEGV, &ours, &previous) != 0) {
-        int err = errno;
-        atomic_store(&install_state, 0);
-        errno = err;
+    // Every asynchronous signal blocked while we may hold a block lock.
+    pmt_fill_async_signals(&ours.sa_mask);
+    install_error = sigaction(SIGSEGV, &ours, &previous) == 0 ? 0 : errno;
+}
+
+/// One attempt per process, whatever its outcome. pthread_once runs
+/// install_once in exactly one caller, however many call at once; callers
+/// that arrive while it runs wait for it to return, and every caller, then
+/// or later, reads the same install_error.
+///
+/// A failure is reported again, not retried. With a valid action,
+/// sigaction(SIGSEGV) fails only with EINVAL or EFAULT, conditions of the
+/// process that a second attempt would meet again, so a retry would gain
+/// nothing and would give callers different answers: one per attempt, with
+/// attempts to tell apart for the callers that waited on each. One outcome
+/// per process means no caller is told the handler is installed while
+/// another is told it is not, and `previous` is written by one sigaction.
+int pmt_install_handler(void) {
+    int rc = pthread_once(&install_once_control, install_once);
+    if (rc != 0) {
+        errno = rc;
         return -1;
     }
-    atomic_store(&install_state, 2);
+    if (install_error != 0) {
+        errno = install_error;
+        return -1;
+    }
     return 0;
 }

@@ -45,11 +45,6 @@ uint64_t pmt_vma_budget(void) {
     return islands == INT64_MAX ? UINT64_MAX : (uint64_t)islands * 2;
 }
 
-uint64_t pmt_vma_estimate(void) {
-    int64_t islands = atomic_load(&total_islands);
-    return islands > 0 ? (uint64_t)islands * 2 : 0;
-}
-
 bool pmt_vma_budget_exceeded(void) { return atomic_load(&total_islands) >= atomic_load(&island_budget); }
 
 void pmt_region_add_islands(pmt_region *region, int64_t delta) {

@@ -1,8 +1,17 @@
 // Tracked regions and the registry the fault handler searches.
+//
+// "Async-signal-safe", here and in the other headers of this directory,
+// means safe to call from a signal handler on Linux with glibc: the function
+// uses only atomics, functions POSIX lists as async-signal-safe, system calls
+// that glibc passes straight to the kernel without locks or allocation (such
+// as mprotect, madvise, mmap, munmap, mincore, ioctl, futex through syscall),
+// and sysconf(_SC_PAGESIZE), which glibc answers from a value it keeps. The
+// fault handler relies on the same.
 #ifndef PMT_REGION_H
 #define PMT_REGION_H
 
 #include "pmt_index.h"
+#include <signal.h>
 #include <stdatomic.h>
 
 #ifdef __cplusplus
@@ -46,15 +55,17 @@ typedef struct pmt_region {
     bool handles_faults;
 } pmt_region;
 
-/// Allocates a region record (not in a signal handler). NULL on ENOMEM.
+/// Allocates a region record. NULL on ENOMEM.
 /// `handles_faults`: whether the SIGSEGV handler tracks its writes.
+/// Not async-signal-safe: calloc.
 pmt_region *pmt_region_create(uintptr_t base, size_t length, unsigned block_shift, pmt_index *index,
                               bool handles_faults);
 /// Frees it. It must not be registered.
+/// Not async-signal-safe: free.
 void pmt_region_destroy(pmt_region *region);
+/// The region's counters (see the fields above). Async-signal-safe.
 uint64_t pmt_region_write_faults(const pmt_region *region);
 uint64_t pmt_region_degraded_events(const pmt_region *region);
-
 uint64_t pmt_region_coarsened_blocks(const pmt_region *region);
 
 // MARK: VMA budget
@@ -66,13 +77,13 @@ uint64_t pmt_region_coarsened_blocks(const pmt_region *region);
 // DIRTY island in the smallest aligned group of 64^k blocks that has one
 // (coarsening), so the estimate can no longer grow but by one per region.
 
-/// Sets the budget, in VMAs, for all regions together.
+/// Sets the budget, in VMAs, for all regions together, and reads it back
+/// (UINT64_MAX until one is set). Async-signal-safe.
 void pmt_set_vma_budget(uint64_t vmas);
 uint64_t pmt_vma_budget(void);
-/// The current estimate, in VMAs, over all regions.
-uint64_t pmt_vma_estimate(void);
 /// Replaces a region's island estimate with an exact count (after a full
-/// sync), or adjusts it by a delta (after a ranged sync).
+/// sync), or adjusts it by a delta (after a ranged sync, and in the fault
+/// handler). Async-signal-safe.
 void pmt_region_set_islands(pmt_region *region, int64_t islands);
 void pmt_region_add_islands(pmt_region *region, int64_t delta);
 
@@ -84,33 +95,64 @@ void pmt_region_add_islands(pmt_region *region, int64_t delta);
 /// registered region's index usable by the child's one thread and advances
 /// pmt_fork_generation. Returns 0, or -1 with errno: ENOSPC when every slot
 /// is taken, ENOMEM if the fork handler could not be installed.
+/// Not async-signal-safe: the first call runs pthread_once and
+/// pthread_atfork, which allocates.
 int pmt_register(pmt_region *region);
 
 /// How many fork()s this process descends from since the first
 /// pmt_register: the child handler adds one. A backend whose kernel state
 /// does not survive fork (userfaultfd) compares it to notice it is in a child.
+/// Async-signal-safe.
 uint64_t pmt_fork_generation(void);
 
 /// Withdraws `region` and returns once no fault handler is still reading it;
-/// after that the caller may free it.
+/// after that the caller may free it (pmt_region_destroy, which is not
+/// async-signal-safe). Async-signal-safe: atomics, and sched_yield while
+/// fault handlers still inside the region finish.
 void pmt_unregister(pmt_region *region);
 
-/// Slots in use now. For leak tests.
+/// Slots in use now. For leak tests. Async-signal-safe.
 unsigned pmt_registry_count(void);
 
 /// Installs the SIGSEGV handler once per process, saving the previous
-/// action to chain to. Returns 0, or -1 with errno from sigaction.
+/// action to chain to. Returns 0, or -1 with errno.
+///
+/// There is one installation attempt per process, and every caller gets its
+/// outcome: callers that arrive while it is in progress wait for it, and
+/// callers after it returns get the same result without trying again. A
+/// failed attempt (errno from sigaction, or from the test hook below) is not
+/// retried: sigaction(SIGSEGV) with a valid action fails only with EINVAL or
+/// EFAULT, which no retry cures (see handler.c).
+///
+/// Not async-signal-safe: pthread_once. Never called from a signal handler;
+/// like any pthread_once, it must not be called in the child of a fork()
+/// made while another thread was inside it.
 int pmt_install_handler(void);
+
+/// Test-only: a function the installation attempt calls first. A non-zero
+/// return is taken as the errno of a failed sigaction: the attempt fails with
+/// it and installs nothing. Set it (or clear it with NULL) before the first
+/// pmt_install_handler of the process, which is the only attempt; tests use
+/// a fresh process. Async-signal-safe (an atomic store).
+typedef int (*pmt_install_hook)(void);
+void pmt_set_install_hook(pmt_install_hook hook);
+
+/// Fills `set` with every signal except the synchronous ones, which are
+/// listed once, with the reasons, in handler.c: the mask the fault handler
+/// runs with, and the one the sync engine and pins block while they hold
+/// block locks. Async-signal-safe (sigfillset, sigdelset).
+void pmt_fill_async_signals(sigset_t *set);
 
 /// Runs the fault path for `addr` in the calling thread, exactly as the
 /// handler would for a write fault: returns 1 if the address belongs to a
 /// registered region and the block was made writable, 0 if not ours, -1 if
-/// mprotect failed beyond recovery.
+/// mprotect failed beyond recovery. Async-signal-safe: it is the handler's
+/// own path (atomics, futex, mprotect).
 int pmt_handle_write_fault(uintptr_t addr);
 
 /// Sets or clears (NULL) a test-only hook the fault path calls at each
 /// pmt_fault_step. Release builds still call it through one predictable
-/// branch on a NULL pointer.
+/// branch on a NULL pointer. Async-signal-safe.
 void pmt_set_fault_hook(pmt_region *region, pmt_fault_hook hook, void *context);
 
 #ifdef __cplusplus
