@@ -12,6 +12,12 @@ struct BadInputTests {
         case blockSizeNotPowerOfTwo, blockSizeOver2MiB, blockSizeBelowPage
         case readOnlyFile, directory, devNull, fifo, emptyExistingFile, wrongLengthForExistingFile
         case cacheFlushOnOrdinaryFile
+        case blockSizeZero, blockSizeNegative
+        case symlinkToDevZero, lengthNearIntMax, fileShrankSinceFirstOpen
+        case exclusiveOnExistingFile, tmpfileOnRegularFile
+        case writebackAgeBelowOneMillisecond, writebackNegativeAge, writebackByteLimitNotPositive
+        case writebackByteLimitWithoutAge
+        case userfaultfdRefusedForTheMapping, userfaultfdSetUpFailing
     }
 
     /// What a case opens, what it must throw, and the path whose state must
@@ -23,6 +29,8 @@ struct BadInputTests {
         var configuration = TrackedMapping.Configuration()
         var expected: PmemTrackError
         var cleanup: () -> Void = {}
+        /// System-call failures injected into the open (debug builds).
+        var injected: [InjectedFailure] = []
     }
 
     static func setup(_ c: OpenCase, _ scratch: String) throws -> Setup {
@@ -69,6 +77,58 @@ struct BadInputTests {
         case .wrongLengthForExistingFile:
             precondition(FileManager.default.createFile(atPath: file, contents: Data(repeating: 1, count: 8192)))
             return Setup(path: file, length: 4096, options: [], expected: .invalidLength(4096))
+        case .blockSizeZero:
+            return Setup(path: file, length: 1 << 20, configuration: .init(blockSize: 0), expected: .invalidBlockSize(0))
+        case .blockSizeNegative:
+            return Setup(path: file, length: 1 << 20, configuration: .init(blockSize: -4096), expected: .invalidBlockSize(-4096))
+        case .symlinkToDevZero:
+            symlink("/dev/zero", file)
+            return Setup(path: file, length: 4096, options: [], expected: .system(.invalidArgument, operation: "pmem_map_file"))
+        case .lengthNearIntMax:
+            return Setup(path: file, length: Int.max - 4095, options: [.create, .sparse],
+                         expected: .system(.fileTooLarge, operation: "pmem_map_file"))
+        case .fileShrankSinceFirstOpen:
+            // Opened whole at 8 KiB; another process then cut it to 4 KiB. A
+            // second open that expects the old length is refused, and the
+            // first mapping's sync over the lost part too (see the
+            // truncation test below).
+            precondition(FileManager.default.createFile(atPath: file, contents: Data(repeating: 3, count: 8192)))
+            let first = try TrackedMapping(path: file, length: nil, options: [])
+            truncate(file, 4096)
+            return Setup(path: file, length: 8192, options: [], expected: .invalidLength(8192),
+                         cleanup: { try? first.close() })
+        case .exclusiveOnExistingFile:
+            precondition(FileManager.default.createFile(atPath: file, contents: Data(repeating: 4, count: 8192)))
+            return Setup(path: file, length: 8192, options: [.create, .exclusive],
+                         expected: .system(.fileExists, operation: "pmem_map_file"))
+        case .tmpfileOnRegularFile:
+            precondition(FileManager.default.createFile(atPath: file, contents: Data(repeating: 5, count: 8192)))
+            return Setup(path: file, length: 8192, options: [.create, .tmpfile],
+                         expected: .system(.notDirectory, operation: "pmem_map_file"))
+        case .writebackAgeBelowOneMillisecond:
+            return Setup(path: file, length: 1 << 20, configuration: .init(writeback: .maximumDirtyAge(.microseconds(999))),
+                         expected: .invalidWriteback("maximum dirty age 0.000999 seconds is below 1 ms"))
+        case .writebackNegativeAge:
+            return Setup(path: file, length: 1 << 20, configuration: .init(writeback: .maximumDirtyAge(.seconds(-1))),
+                         expected: .invalidWriteback("maximum dirty age -1.0 seconds is below 1 ms"))
+        case .writebackByteLimitNotPositive:
+            return Setup(path: file, length: 1 << 20,
+                         configuration: .init(writeback: .maximumDirtyAge(.seconds(5), dirtyByteLimit: 0)),
+                         expected: .invalidWriteback("dirty-byte limit 0 is not positive"))
+        case .writebackByteLimitWithoutAge:
+            return Setup(path: file, length: 1 << 20,
+                         configuration: .init(writeback: .init(maximumDirtyAge: nil, dirtyByteLimit: 1 << 20)),
+                         expected: .invalidWriteback("a dirty-byte limit needs a maximum dirty age"))
+        case .userfaultfdRefusedForTheMapping:
+            // What a mapping kind the kernel cannot write-protect gets (a
+            // hugetlbfs file, say), made here by failing the registration.
+            return Setup(path: file, length: 1 << 20, configuration: .init(tracking: .userfaultfd),
+                         expected: .trackingUnavailable(.mappingRefused(.invalidArgument)),
+                         injected: [InjectedFailure(syscall: .userfaultfdRegister, errno: .invalidArgument)])
+        case .userfaultfdSetUpFailing:
+            return Setup(path: file, length: 1 << 20, configuration: .init(tracking: .userfaultfd),
+                         expected: .system(.tooManyOpenFiles, operation: "userfaultfd"),
+                         injected: [InjectedFailure(syscall: .userfaultfd, errno: .tooManyOpenFiles)])
         }
     }
 
@@ -91,6 +151,7 @@ struct BadInputTests {
 
     @Test("opening with bad input throws a typed error and changes nothing", arguments: OpenCase.allCases)
     func badOpen(_ c: OpenCase) throws {
+        if (c == .userfaultfdRefusedForTheMapping || c == .userfaultfdSetUpFailing) && !Backends.userfaultfdAvailable { return }
         let scratch = NSTemporaryDirectory() + "pmemtrack-bad-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: false)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
@@ -98,7 +159,9 @@ struct BadInputTests {
         defer { setup.cleanup(); if setup.path.hasPrefix("/dev/shm/") { unlink(setup.path) } }
         let before = Self.snapshot(setup.path)
         #expect(throws: setup.expected) {
-            try TrackedMapping(path: setup.path, length: setup.length, options: setup.options, configuration: setup.configuration)
+            try System.withInjectedFailures(setup.injected) { () throws(PmemTrackError) in
+                try TrackedMapping(path: setup.path, length: setup.length, options: setup.options, configuration: setup.configuration)
+            }
         }
         #expect(Self.snapshot(setup.path) == before)
     }

@@ -42,12 +42,20 @@ struct SyncFailureTests {
     @Test("a failed fdatasync keeps every run of its batch dirty; one run drains by msync")
     func sharedDrainFailure() throws {
         let file = TemporaryFile()
-        let map = try TrackedMapping.forTesting(path: file.path, length: 64 * 4096, flusher: FileSyncFlusher(descriptor: -1))
+        #expect(FileManager.default.createFile(atPath: file.path, contents: Data(count: 64 * 4096)))
+        let descriptor = open(file.path, O_RDONLY | O_CLOEXEC)
+        defer { close(descriptor) }
+        let map = try TrackedMapping.forTesting(
+            path: file.path, length: 64 * 4096, flusher: FileSyncFlusher(descriptor: descriptor))
         defer { try? map.close() }
         for block in [3, 10, 40] { map.bytes[block * 4096] = 1 }
         let dirty = map.dirtyRanges()
         #expect(dirty.count == 3)
-        #expect(throws: PmemTrackError.flushFailed(.badFileDescriptor, range: dirty[0])) { try map.sync() }
+        #expect(throws: PmemTrackError.flushFailed(.ioError, range: dirty[0])) {
+            try System.withInjectedFailures([InjectedFailure(syscall: .fdatasync, errno: .ioError)]) {
+                () throws(PmemTrackError) in try map.sync()
+            }
+        }
         #expect(map.dirtyRanges() == dirty, "nothing cleaned")
         #expect(map.statistics.flushFailures == 3)
         // One run: msync of that run alone, which needs no descriptor.

@@ -11,6 +11,7 @@ import Glibc
 extension System {
     /// userfaultfd(2) with `flags`; a new descriptor.
     static func userfaultfd(flags: Int32) -> Result<Int32, Errno> {
+        if let failure = injected(.userfaultfd) { return .failure(failure) }
         let fd = pmt_uffd_open_syscall(flags)
         return fd >= 0 ? .success(fd) : .failure(errno)
     }
@@ -18,6 +19,7 @@ extension System {
     /// A userfaultfd from /dev/userfaultfd (Linux 6.1), which its file
     /// permissions govern instead of vm.unprivileged_userfaultfd.
     static func userfaultfdFromDevice(flags: Int32) -> Result<Int32, Errno> {
+        if let failure = injected(.userfaultfdDevice) { return .failure(failure) }
         let fd = pmt_uffd_open_device(flags)
         return fd >= 0 ? .success(fd) : .failure(errno)
     }
@@ -26,6 +28,7 @@ extension System {
 
     /// UFFDIO_API asking for `features`; the features the kernel supports.
     static func userfaultfdHandshake(_ uffd: Int32, features: UInt64) -> Result<UInt64, Errno> {
+        if let failure = injected(.userfaultfdAPI) { return .failure(failure) }
         var granted: UInt64 = 0
         let result = pmt_uffd_api(uffd, features, &granted)
         return result == 0 ? .success(granted) : .failure(Errno(rawValue: result))
@@ -33,12 +36,14 @@ extension System {
 
     /// UFFDIO_REGISTER in write-protect mode; the ioctls the range supports.
     static func userfaultfdRegister(_ uffd: Int32, _ start: UnsafeMutableRawPointer, _ length: Int) -> Result<UInt64, Errno> {
+        if let failure = injected(.userfaultfdRegister) { return .failure(failure) }
         var ioctls: UInt64 = 0
         let result = pmt_uffd_register_wp(uffd, UInt(bitPattern: start), UInt64(length), &ioctls)
         return result == 0 ? .success(ioctls) : .failure(Errno(rawValue: result))
     }
 
     static func userfaultfdUnregister(_ uffd: Int32, _ start: UnsafeMutableRawPointer, _ length: Int) -> Result<Void, Errno> {
+        if let failure = injected(.userfaultfdUnregister) { return .failure(failure) }
         let result = pmt_uffd_unregister(uffd, UInt(bitPattern: start), UInt64(length))
         return result == 0 ? .success(()) : .failure(Errno(rawValue: result))
     }
@@ -47,6 +52,7 @@ extension System {
     static func userfaultfdWriteProtect(
         _ uffd: Int32, _ start: UnsafeMutableRawPointer, _ length: Int, protect: Bool
     ) -> Result<Void, Errno> {
+        if let failure = injected(.userfaultfdWriteProtect) { return .failure(failure) }
         let result = pmt_uffd_writeprotect(uffd, UInt(bitPattern: start), UInt64(length), protect)
         return result == 0 ? .success(()) : .failure(Errno(rawValue: result))
     }
@@ -54,8 +60,17 @@ extension System {
     /// ioctl(PAGEMAP_SCAN): the number of regions the kernel wrote to
     /// `argument.vec`; `argument.walk_end` tells where the walk stopped.
     static func pagemapScan(_ pagemap: Int32, _ argument: inout pmt_pm_scan_arg) -> Result<Int, Errno> {
+        let injection = injectedFailure(.pagemapScan)
+        if let injection, !injection.afterTheCall { return .failure(checked(injection.errno, .pagemapScan)) }
         let filled = pmt_pagemap_scan(pagemap, &argument)
-        return filled >= 0 ? .success(filled) : .failure(errno)
+        if let injection {
+            // The walk happened; its reports are lost.
+            if argument.vec != 0, let vector = UnsafeMutablePointer<pmt_page_region>(bitPattern: UInt(argument.vec)) {
+                vector.update(repeating: pmt_page_region(), count: Int(argument.vec_len))
+            }
+            return .failure(checked(injection.errno, .pagemapScan))
+        }
+        return filled >= 0 ? .success(filled) : .failure(checked(errno, .pagemapScan))
     }
 
     /// Opens this process's /proc/self/pagemap. The descriptor is bound to

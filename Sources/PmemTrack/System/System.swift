@@ -1,4 +1,5 @@
 import CLibpmem
+import CPmemTrack
 import SystemPackage
 
 #if canImport(Glibc)
@@ -17,10 +18,12 @@ enum System {
     static var errno: Errno { Errno(rawValue: Glibc.errno) }
 
     static func mprotect(_ start: UnsafeMutableRawPointer, _ length: Int, _ protection: Int32) -> Result<Void, Errno> {
-        Glibc.mprotect(start, length, protection) == 0 ? .success(()) : .failure(errno)
+        if let failure = injected(.mprotect) { return .failure(checked(failure, .mprotect)) }
+        return Glibc.mprotect(start, length, protection) == 0 ? .success(()) : .failure(checked(errno, .mprotect))
     }
 
     static func openReadOnly(_ path: String) -> Result<Int32, Errno> {
+        if let failure = injected(.open) { return .failure(failure) }
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         return fd >= 0 ? .success(fd) : .failure(errno)
     }
@@ -56,20 +59,23 @@ enum System {
     }
 
     static func fileSize(_ fd: Int32) -> Result<Int, Errno> {
+        if let failure = injected(.fstat) { return .failure(checked(failure, .fstat)) }
         var status = stat()
-        return fstat(fd, &status) == 0 ? .success(Int(status.st_size)) : .failure(errno)
+        return fstat(fd, &status) == 0 ? .success(Int(status.st_size)) : .failure(checked(errno, .fstat))
     }
 
     static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
     static func madvise(_ start: UnsafeMutableRawPointer, _ length: Int, _ advice: Int32) -> Result<Void, Errno> {
-        Glibc.madvise(start, length, advice) == 0 ? .success(()) : .failure(errno)
+        if let failure = injected(.madvise) { return .failure(checked(failure, .madvise)) }
+        return Glibc.madvise(start, length, advice) == 0 ? .success(()) : .failure(checked(errno, .madvise))
     }
 
     /// Writes back the file's dirty pages and the metadata needed to read
     /// them. Works on a read-only descriptor on Linux.
     static func fdatasync(_ fd: Int32) -> Result<Void, Errno> {
-        Glibc.fdatasync(fd) == 0 ? .success(()) : .failure(errno)
+        if let failure = injected(.fdatasync) { return .failure(checked(failure, .fdatasync)) }
+        return Glibc.fdatasync(fd) == 0 ? .success(()) : .failure(checked(errno, .fdatasync))
     }
 
     static func unlink(_ path: String) { _ = Glibc.unlink(path) }
@@ -83,6 +89,7 @@ enum System {
     }
 
     static func pmemMapFile(_ path: String, length: Int, flags: Int32, mode: mode_t) -> Result<PmemMapping, Errno> {
+        if let failure = injected(.pmemMapFile) { return .failure(failure) }
         var mappedLength = 0
         var isPmem: Int32 = 0
         guard let base = pmem_map_file(path, length, flags, mode, &mappedLength, &isPmem) else {
@@ -97,7 +104,8 @@ enum System {
 
     /// msync(MS_SYNC) over the pages holding the range; synchronous.
     static func pmemMsync(_ start: UnsafeRawPointer, _ length: Int) -> Result<Void, Errno> {
-        pmem_msync(start, length) == 0 ? .success(()) : .failure(errno)
+        if let failure = injected(.msync) { return .failure(checked(failure, .msync)) }
+        return pmem_msync(start, length) == 0 ? .success(()) : .failure(checked(errno, .msync))
     }
 
     /// Cache-line writeback (clwb, clflushopt or clflush, as libpmem chose).
@@ -113,13 +121,12 @@ enum System {
     // MARK: Signals
 
     /// Blocks every asynchronous signal on the calling thread and returns the
-    /// previous mask. The synchronous signals stay deliverable.
+    /// previous mask. The synchronous signals stay deliverable: the same set
+    /// as the fault handler's mask, from the one list in CPmemTrack's
+    /// handler.c (`pmt_fill_async_signals`).
     static func blockAsyncSignals() -> sigset_t {
         var block = sigset_t()
-        sigfillset(&block)
-        for signal in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS] {
-            sigdelset(&block, signal)
-        }
+        pmt_fill_async_signals(&block)
         var previous = sigset_t()
         pthread_sigmask(SIG_BLOCK, &block, &previous)
         return previous
