@@ -18,6 +18,9 @@ have no baseline: they record ns per image, shown as images per second.
                                   named in LIST (the output of `swift package
                                   benchmark list`) has samples of every metric
                                   its suite records
+Either way it fails (exit 1) when a deterministic count is wrong: a
+benchmark that flushed fewer blocks than were written, or more without the
+VMA budget's coarsening. Times are only reported.
 Standard library only.
 """
 
@@ -339,6 +342,25 @@ def check(results, pairs):
     return problems
 
 
+def count_problems(results):
+    """The deterministic counts every run must get right (times are only
+    reported): no benchmark may flush fewer blocks than were written, and
+    none may flush more unless the mprotect backend's VMA budget coarsened
+    its flush set."""
+    problems = []
+    for target in ("SyncCost", "SizeScaling", "EndToEnd"):
+        for name, m in by_target(results, target):
+            if not has(m, *PRECISION):
+                continue
+            excess, shortfall = max(m["flush_excess_blocks"]), max(m["flush_shortfall_blocks"])
+            coarsened = max(m.get("coarsened_blocks") or [0])
+            if shortfall > 0:
+                problems.append(f"{target}: {name}: {shortfall:.0f} written blocks not flushed")
+            if excess > 0 and coarsened == 0:
+                problems.append(f"{target}: {name}: {excess:.0f} blocks flushed that were not written, below the VMA budget")
+    return problems
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("directory")
@@ -355,6 +377,10 @@ def main():
     if problems:
         # package-benchmark exits 0 when a benchmark's setup fails: this is the check.
         print("\nBenchmarks without results:", *problems, sep="\n  ", file=sys.stderr)
+        return 1
+    wrong = count_problems(results)
+    if wrong:
+        print("\nWrong flush counts:", *wrong, sep="\n  ", file=sys.stderr)
         return 1
     return 0
 

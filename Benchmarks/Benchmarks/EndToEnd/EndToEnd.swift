@@ -22,7 +22,7 @@ let benchmarks: @Sendable () -> Void = {
             "end to end \(backend)\(sizeName(length)) dirty \(label) k=\(max(1, length / TrackedMapping.pageSize * perMille / 1_000))",
             // At 10% an iteration takes about half a second: more time for samples.
             configuration: BenchRun.configuration(
-                [Metric.pmemtrack, Metric.persistWhole, Metric.flushExcess, Metric.flushShortfall], maxSeconds: 10),
+                [Metric.pmemtrack, Metric.persistWhole, Metric.flushExcess, Metric.flushShortfall, Metric.coarsened], maxSeconds: 10),
             closure: { (benchmark, file: BenchmarkFile) in
                 let k = max(1, file.blockCount * perMille / 1_000)
                 let pattern = DirtyPattern.spread(k, over: file.blockCount, blockSize: file.blockSize)
@@ -44,15 +44,16 @@ let benchmarks: @Sendable () -> Void = {
 }
 
 private func measurePmemTrack(_ benchmark: Benchmark, _ file: BenchmarkFile, _ pattern: DirtyPattern, _ value: UInt8) throws {
-    let before = file.map.statistics.blocksFlushed
+    var report = SyncReport()
     let time = try nanoseconds {
         touch(file.map.bytes.baseAddress!, pattern.blocks, blockSize: file.blockSize, value: value)
-        try file.map.sync()
+        report = try file.map.sync()
     }
-    let flushed = Int(file.map.statistics.blocksFlushed - before)
+    let flushed = report.blocks
     benchmark.measurement(Metric.pmemtrack, time)
     benchmark.measurement(Metric.flushExcess, max(0, flushed - pattern.blocks.count))
     benchmark.measurement(Metric.flushShortfall, max(0, pattern.blocks.count - flushed))
+    benchmark.measurement(Metric.coarsened, file.coarsenedSinceLastSync(file.map))
 }
 
 private func measureWhole(_ benchmark: Benchmark, _ file: BenchmarkFile, _ pattern: DirtyPattern, _ value: UInt8) {

@@ -21,7 +21,7 @@ func backendBenchmarks(small: Int, large: Int) {
         Benchmark(
             "sync cacheflush k=1 \(name) userfaultfd vs mprotect",
             configuration: BenchRun.configuration(
-                [Metric.userfaultfd, Metric.mprotect, Metric.flushExcess, Metric.flushShortfall]),
+                [Metric.userfaultfd, Metric.mprotect, Metric.flushExcess, Metric.flushShortfall, Metric.coarsened]),
             closure: { (benchmark, file: BenchmarkFile) in
                 let value = UInt8(truncatingIfNeeded: benchmark.currentIteration)
                 try rotating(benchmark.currentIteration, [
@@ -55,4 +55,5 @@ private func measureSync(
     benchmark.measurement(metric, sync.nanoseconds)
     benchmark.measurement(Metric.flushExcess, sync.excess)
     benchmark.measurement(Metric.flushShortfall, sync.shortfall)
+    benchmark.measurement(Metric.coarsened, sync.coarsened)
 }

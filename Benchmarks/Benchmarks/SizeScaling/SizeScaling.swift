@@ -27,7 +27,7 @@ let benchmarks: @Sendable () -> Void = {
         Benchmark(
             "sync cacheflush k=\(k) \(sizes)",
             configuration: BenchRun.configuration(
-                [Metric.syncSmall, Metric.syncLarge, Metric.flushExcess, Metric.flushShortfall]),
+                [Metric.syncSmall, Metric.syncLarge, Metric.flushExcess, Metric.flushShortfall, Metric.coarsened]),
             closure: { (benchmark, files: Files) in
                 let value = UInt8(truncatingIfNeeded: benchmark.currentIteration)
                 try rotating(benchmark.currentIteration, [
@@ -81,6 +81,7 @@ private func measureSync(_ benchmark: Benchmark, _ file: BenchmarkFile, _ k: Int
     benchmark.measurement(metric, sync.nanoseconds)
     benchmark.measurement(Metric.flushExcess, sync.excess)
     benchmark.measurement(Metric.flushShortfall, sync.shortfall)
+    benchmark.measurement(Metric.coarsened, sync.coarsened)
 }
 
 private func measureRaw(_ benchmark: Benchmark, _ file: BenchmarkFile, _ k: Int, _ value: UInt8, _ metric: BenchmarkMetric) throws {

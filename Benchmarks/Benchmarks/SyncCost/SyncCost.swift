@@ -66,7 +66,7 @@ func syncComparison(
 ) {
     Benchmark(
         name,
-        configuration: BenchRun.configuration([Metric.pmemtrack, baseline, Metric.flushExcess, Metric.flushShortfall]),
+        configuration: BenchRun.configuration([Metric.pmemtrack, baseline, Metric.flushExcess, Metric.flushShortfall, Metric.coarsened]),
         closure: { (benchmark, file: BenchmarkFile) in
             let pattern = DirtyPattern.spread(k, over: file.blockCount, blockSize: file.blockSize)
             let value = UInt8(truncatingIfNeeded: benchmark.currentIteration)
@@ -111,6 +111,7 @@ func measurePmemTrack(_ benchmark: Benchmark, _ file: BenchmarkFile, _ pattern: 
     benchmark.measurement(Metric.pmemtrack, sync.nanoseconds)
     benchmark.measurement(Metric.flushExcess, sync.excess)
     benchmark.measurement(Metric.flushShortfall, sync.shortfall)
+    benchmark.measurement(Metric.coarsened, sync.coarsened)
 }
 
 private func measureRaw(_ benchmark: Benchmark, _ file: BenchmarkFile, _ pattern: DirtyPattern, _ value: UInt8, _ path: FlushPath) throws {

@@ -41,7 +41,7 @@ public final class BenchmarkFile {
     /// Each mapping's blocksFlushed after its last measured sync: on the
     /// userfaultfd backend reading statistics scans the mapping, which must
     /// not happen between the stores and the measured sync.
-    private var flushedSoFar: [ObjectIdentifier: UInt64] = [:]
+    private var coarsenedSoFar: [ObjectIdentifier: UInt64] = [:]
 
     public var blockSize: Int { map.blockSize }
     public var blockCount: Int { map.bytes.count / map.blockSize }
@@ -149,16 +149,21 @@ public final class BenchmarkFile {
     /// Syncs `map` (or `second`) and checks what it flushed against the
     /// blocks written since the last sync. Returns the sync's time and the
     /// blocks flushed beyond, and short of, those written.
-    public func measuredSync(written: Int, second: Bool = false) throws -> (nanoseconds: Int, excess: Int, shortfall: Int) {
+    public func measuredSync(
+        written: Int, second: Bool = false
+    ) throws -> (nanoseconds: Int, excess: Int, shortfall: Int, coarsened: Int) {
         let map = second ? self.second! : self.map
-        let before = flushedSoFar[ObjectIdentifier(map)] ?? map.statistics.blocksFlushed
-        let time = try nanoseconds { try map.sync() }
-        let after = map.statistics.blocksFlushed
-        // Only this method syncs a mapping it measures, so the count read
-        // after one sync is the count before the next.
-        flushedSoFar[ObjectIdentifier(map)] = after
-        let flushed = Int(after - before)
-        return (time, max(0, flushed - written), max(0, written - flushed))
+        var report = SyncReport()
+        let time = try nanoseconds { report = try map.sync() }
+        let flushed = report.blocks
+        return (time, max(0, flushed - written), max(0, written - flushed), coarsenedSinceLastSync(map))
+    }
+
+    /// Blocks the VMA budget added to flush sets since the last call for `map`.
+    public func coarsenedSinceLastSync(_ map: TrackedMapping) -> Int {
+        let now = map.statistics.mprotect?.coarsenedBlocks ?? 0
+        defer { coarsenedSoFar[ObjectIdentifier(map)] = now }
+        return Int(now - (coarsenedSoFar[ObjectIdentifier(map)] ?? 0))
     }
 }
 

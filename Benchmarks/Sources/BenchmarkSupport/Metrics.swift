@@ -40,6 +40,10 @@ public enum Metric {
     public static let flushExcess = BenchmarkMetric.custom("flush_excess_blocks")
     /// Blocks written since the last sync that it did not flush.
     public static let flushShortfall = BenchmarkMetric.custom("flush_shortfall_blocks")
+    /// Blocks the mprotect backend's VMA budget added to a flush set
+    /// (statistics.mprotect.coarsenedBlocks, per sync): the only excess
+    /// allowed.
+    public static let coarsened = BenchmarkMetric.custom("coarsened_blocks")
     /// Index operations over k blocks (ns).
     public static let indexSet = BenchmarkMetric.custom("index_set_ns")
     public static let indexEnumerate = BenchmarkMetric.custom("index_enumerate_ns")
