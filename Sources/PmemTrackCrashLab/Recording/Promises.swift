@@ -39,7 +39,7 @@ public final class Promises<Acknowledgement: Hashable & Sendable>: Sendable {
         append(.acknowledged(operation))
     }
 
-    @usableFromInline
+    @inlinable
     func append(_ event: Event) {
         events.withLock { events in
             events.append(event)
