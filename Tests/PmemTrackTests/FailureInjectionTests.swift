@@ -278,6 +278,28 @@ struct FailureInjectionTests {
         try map.close()
     }
 
+    /// Closing unregisters the userfaultfd range and closes the descriptors.
+    /// An unregister that fails changes nothing the caller could act on:
+    /// closing the userfaultfd ends the registration anyway. So close
+    /// succeeds, and the file can be mapped and tracked again at once.
+    @Test("UFFDIO_UNREGISTER failing at close", .enabled(if: Backends.userfaultfdAvailable))
+    func unregisterFailure() throws {
+        let fixture = try Fixture(tracking: .userfaultfd)
+        fixture.write(Self.written, value: 9)
+        try fixture.map.sync()
+        try System.withInjectedFailures([InjectedFailure(syscall: .userfaultfdUnregister, errno: .noMemory)]) {
+            () throws(PmemTrackError) in try fixture.map.close()
+        }
+        #expect(throws: PmemTrackError.closed) { try fixture.map.sync() }
+        let again = try TrackedMapping(
+            path: fixture.file.path, length: 1 << 20, options: [], configuration: .init(tracking: .userfaultfd))
+        defer { try? again.close() }
+        #expect(again.bytes[1 * Self.block] == 9 &+ 1, "the data synced before close is in the file")
+        again.bytes[3 * Self.block] = 0x5A
+        #expect(again.dirtyRanges() == [3 * Self.block..<4 * Self.block])
+        #expect(try again.sync().blocks == 1)
+    }
+
     /// EFAULT, EBADF, and EINVAL from mprotect or madvise can only mean
     /// that PmemTrack built a bad argument: a debug build stops there, with
     /// the call's name, rather than turn a bug into an error to handle.
