@@ -29,6 +29,16 @@ MANIFEST
 
 fail() { echo "packaging: $*" >&2; exit 1; }
 
+# Builds and runs consumer NAME, which must print "flushed 1"; sets
+# `checkouts` to the packages it resolved.
+build_and_run() {
+    (cd "$work/$1" && swift build -q 2>&1 | tail -20)
+    output="$(cd "$work/$1" && swift run -q "$1")"
+    [ "$output" = "flushed 1" ] || fail "$1 printed '$output'"
+    checkouts="$(ls "$work/$1/.build/checkouts" 2>/dev/null | tr '\n' ' ')"
+    echo "    resolved: $checkouts"
+}
+
 echo "==> a library user: PmemTrack only"
 consumer LibraryUser ".package(name: \"main\", path: \"$root\")" PmemTrack '
 import Glibc
@@ -39,11 +49,7 @@ let map = try TrackedMapping(path: path, length: 1 << 20, options: [.create])
 map.bytes[0] = 1
 print("flushed", try map.sync().blocks)
 try map.close()'
-(cd "$work/LibraryUser" && swift build -q 2>&1 | tail -20)
-output="$(cd "$work/LibraryUser" && swift run -q LibraryUser)"
-[ "$output" = "flushed 1" ] || fail "the library user printed '$output'"
-checkouts="$(ls "$work/LibraryUser/.build/checkouts" 2>/dev/null | tr '\n' ' ')"
-echo "    resolved: $checkouts"
+build_and_run LibraryUser
 for unwanted in swift-metrics swift-property-based; do
     case " $checkouts " in *" $unwanted "*) fail "a PmemTrack-only user resolved $unwanted" ;; esac
 done
@@ -68,10 +74,6 @@ map.bytes[0] = 1
 print("flushed", try map.sync().blocks)
 metrics.detach()
 try map.close()'
-(cd "$work/MetricsUser" && swift build -q 2>&1 | tail -20)
-output="$(cd "$work/MetricsUser" && swift run -q MetricsUser)"
-[ "$output" = "flushed 1" ] || fail "the metrics user printed '$output'"
-checkouts="$(ls "$work/MetricsUser/.build/checkouts" 2>/dev/null | tr '\n' ' ')"
-echo "    resolved: $checkouts"
+build_and_run MetricsUser
 case " $checkouts " in *" swift-metrics "*) ;; *) fail "the metrics user did not resolve swift-metrics" ;; esac
 echo "packaging: ok"
