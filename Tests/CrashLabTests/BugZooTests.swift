@@ -28,7 +28,7 @@ import Testing
         for failure in found.failures { print(failure) }
     }
 
-    @Test(arguments: ZooBug.allCases, models)
+    @Test(.tags(.stress), arguments: ZooBug.allCases, models)
     func correctVersionPasses(bug: ZooBug, model: CrashModel) throws {
         let report = try Self.explore(bug, buggy: false, model: model)
         report.recordIssues()
@@ -46,7 +46,7 @@ import Testing
         ("default", .default),
     ]
 
-    @Test func matrix() throws {
+    @Test(.tags(.stress)) func matrix() throws {
         var lines = ["| bug | model | " + Self.strategies.map(\.0).joined(separator: " | ") + " |"]
         lines.append("|---|---|" + String(repeating: "---|", count: Self.strategies.count))
         for bug in ZooBug.allCases {

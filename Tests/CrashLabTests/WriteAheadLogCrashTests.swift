@@ -24,7 +24,7 @@ import Glibc
         #expect(report.imagesChecked > 0)
     }
 
-    @Test("The key-value store keeps every acknowledged value not overwritten in flight",
+    @Test("The key-value store keeps every acknowledged value not overwritten in flight", .tags(.stress),
           arguments: [CrashModel.adr, .adrTornWords, .eadr, .pageCache(), .pageCache(sector: 512)], LabBackends.all)
     func keyValueStore(model: CrashModel, tracking: TrackedMapping.TrackingMode) throws {
         let lab = try CrashLab<UInt64>(length: CrashScenario.kv.length, configuration: .init(tracking: tracking))
@@ -51,7 +51,7 @@ import Glibc
         }
     }
 
-    @Test("The write-ahead log recovers from at least 10,000 distinct crash images")
+    @Test("The write-ahead log recovers from at least 10,000 distinct crash images", .tags(.stress))
     func tenThousandImages() throws {
         let lab = try CrashLab<UInt64>(length: 1 << 20)
         try lab.record(Self.groupCommits)
@@ -68,13 +68,13 @@ import Glibc
 
     /// The cache-flush path needs libpmem to take /dev/shm for persistent
     /// memory, which it decides once per process: an exit test.
-    @Test("On the cache-flush path, mprotect: the log passes and a seeded bug is caught")
+    @Test("On the cache-flush path, mprotect: the log passes and a seeded bug is caught", .tags(.exitTest))
     func cacheFlushPath() async {
         await #expect(processExitsWith: .success) { try Self.cacheFlushPath(tracking: .mprotect) }
     }
 
     @Test("On the cache-flush path, userfaultfd: the log passes and a seeded bug is caught",
-          .enabled(if: LabBackends.all.contains(.userfaultfd)))
+          .enabled(if: LabBackends.all.contains(.userfaultfd)), .tags(.exitTest))
     func userfaultfdCacheFlushPath() async {
         await #expect(processExitsWith: .success) { try Self.cacheFlushPath(tracking: .userfaultfd) }
     }

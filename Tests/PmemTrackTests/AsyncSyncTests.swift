@@ -7,7 +7,7 @@ import Testing
 /// A flusher whose flushes wait at a gate until the test opens it, counting
 /// the flushes that arrived. If the test never gets to open it (because the
 /// syncs hold every thread it could run on), the gate opens by itself after
-/// `failsafe` seconds and says so, so that the test fails instead of hanging.
+/// `failsafe` and says so, so that the test fails instead of hanging.
 final class FlushGate: Flusher, @unchecked Sendable {
     private let condition = NSCondition()
     private var open = false
@@ -15,7 +15,7 @@ final class FlushGate: Flusher, @unchecked Sendable {
     private(set) var arrived = 0
     private(set) var openedByFailsafe = false
 
-    init(failsafe seconds: Double = 10) { failsafe = Date(timeIntervalSinceNow: seconds) }
+    init(failsafe: Duration = Bound.release) { self.failsafe = Date(timeIntervalSinceNow: failsafe.seconds) }
 
     func flush(_ run: FlushRun) -> Result<Void, Errno> {
         condition.lock()
@@ -40,20 +40,13 @@ final class FlushGate: Flusher, @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Waits until `count` flushes are at the gate; false after `seconds`.
-    func waitForArrivals(_ count: Int, seconds: Double = 30) -> Bool {
-        let deadline = Date(timeIntervalSinceNow: seconds)
+    /// Waits until `count` flushes are at the gate; false after `timeout`.
+    func waitForArrivals(_ count: Int, timeout: Duration = Bound.wait) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: timeout.seconds)
         condition.lock()
         defer { condition.unlock() }
         while arrived < count { if !condition.wait(until: deadline) { return arrived >= count } }
         return true
-    }
-}
-
-/// Runs `body` on a thread of its own, not the cooperative pool's.
-func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { continuation in
-        Thread { continuation.resume(returning: body()) }.start()
     }
 }
 
@@ -67,7 +60,8 @@ func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
     // occupy the cooperative pool for seconds at a time, and the tasks these
     // tests start would wait for it (the very stall async syncs avoid).
 
-    @Test("many async syncs waiting in a slow flush leave the cooperative pool free; each completes once the flush does")
+    @Test("many async syncs waiting in a slow flush leave the cooperative pool free; each completes once the flush does",
+          .tags(.exitTest))
     func syncsDoNotBlockTheCooperativePool() async {
         await #expect(processExitsWith: .success) {
             guard try await Self.poolStaysFree() else { exit(1) }
@@ -82,7 +76,7 @@ func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         let syncs = maps.map { map in Task { try await map.sync() } }
         // Every sync is now blocked in its flush, on PmemTrack's threads.
         let arrived = await onOwnThread { flusher.waitForArrivals(16) }
-        try #require(arrived, "16 syncs reached the flush gate")
+        try #require(arrived, "timed out waiting for 16 syncs to reach the flush gate")
         // Tasks still run: far more than the cooperative pool has threads.
         let done = await withTaskGroup(of: Int.self) { group in
             for i in 0..<200 { group.addTask { i } }
@@ -93,7 +87,10 @@ func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         // Had the syncs blocked the pool, nothing above could have run until
         // the gate's failsafe opened it.
         #expect(!flusher.openedByFailsafe)
-        for sync in syncs { _ = try await sync.value }
+        for (i, sync) in syncs.enumerated() {
+            guard let result = await outcome(of: sync, "async sync \(i) to complete once the gate opened") else { return false }
+            _ = try result.get()
+        }
         var flushedEach = true
         for map in maps {
             flushedEach = flushedEach && map.statistics.blocksFlushed == 1 && map.dirtyRanges().isEmpty
@@ -112,7 +109,8 @@ func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
             withUnsafeCurrentTask { $0?.cancel() }
             try await map.sync()
         }
-        await #expect(throws: CancellationError.self) { try await task.value }
+        guard let cancelled = await outcome(of: task, "the cancelled sync to throw") else { return }
+        #expect(throws: CancellationError.self) { try cancelled.get() }
         #expect(map.statistics.syncs == 0)
         #expect(map.dirtyRanges() == [0..<4096])
         try await map.sync()
@@ -120,7 +118,7 @@ func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         try map.close()
     }
 
-    @Test("a sync cancelled while it flushes completes, and its data is durable")
+    @Test("a sync cancelled while it flushes completes, and its data is durable", .tags(.exitTest))
     func cancelledWhileRunning() async {
         await #expect(processExitsWith: .success) {
             guard try await Self.cancelledSyncCompletes() else { exit(1) }
@@ -134,10 +132,11 @@ func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         map.bytes[5] = 1
         let task = Task { try await map.sync(offset: 0, length: 1) }
         let arrived = await onOwnThread { flusher.waitForArrivals(1) }
-        try #require(arrived)
+        try #require(arrived, "timed out waiting for the sync to reach the flush gate")
         task.cancel()
         flusher.openGate()
-        _ = try await task.value
+        guard let result = await outcome(of: task, "the cancelled sync to complete once the gate opened") else { return false }
+        _ = try result.get()
         let durable = map.statistics.blocksFlushed == 1 && map.dirtyRanges().isEmpty
         #expect(durable)
         try map.close()

@@ -137,8 +137,7 @@ struct BadInputTests {
         process.executableURL = URL(fileURLWithPath: tool)
         process.arguments = arguments
         try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw PmemTrackError.system(.ioError, operation: tool) }
+        guard waitForExit(process, "\(tool) to exit"), process.terminationStatus == 0 else { throw PmemTrackError.system(.ioError, operation: tool) }
     }
 
     /// The state of a path that a failed open must leave as it was.
@@ -203,7 +202,7 @@ struct BadInputTests {
             }
             syncers.forEach { $0.start() }
             try map.close()
-            while syncers.contains(where: { !$0.isFinished }) { usleep(200) }
+            join(syncers, what: "the syncing threads to return after the close")
             #expect(outcomes.withLock { $0 }.allSatisfy { $0 == "\(PmemTrackError.closed)" })
             #expect(throws: PmemTrackError.closed) { try map.close() }
         }

@@ -8,7 +8,7 @@ struct ConcurrencyTests {
     /// Four writers store at random offsets while a fifth thread syncs.
     /// Nothing crashes, every store lands, and a final sync leaves nothing
     /// dirty and (mprotect) every block read-only.
-    @Test("4 writers and a syncing thread", arguments: [4096, 65536], Backends.all)
+    @Test("4 writers and a syncing thread", .tags(.stress), arguments: [4096, 65536], Backends.all)
     func writersAndSyncer(blockSize: Int, tracking: TrackedMapping.TrackingMode) throws {
         let file = TemporaryFile()
         let length = 16 << 20
@@ -47,7 +47,7 @@ struct ConcurrencyTests {
         }
         writers.forEach { $0.start() }
         syncer.start()
-        while !syncer.isFinished || writers.contains(where: { !$0.isFinished }) { usleep(1000) }
+        join(writers + [syncer], what: "the writers to make their stores and the syncer to return", timeout: Bound.work)
 
         #expect(syncErrors.load(ordering: .relaxed) == 0)
         #expect(syncs.load(ordering: .relaxed) > 0)
@@ -95,9 +95,9 @@ struct ConcurrencyTests {
             }
         }
         writers.forEach { $0.start() }
-        while writers.contains(where: { !$0.isFinished }) { usleep(1000) }
+        join(writers, what: "the writers to make 20 rounds of stores and syncs", timeout: Bound.work)
         stop.store(true, ordering: .relaxed)
-        while churners.contains(where: { !$0.isFinished }) { usleep(1000) }
+        join(churners, what: "the churning threads to stop")
 
         #expect(churnErrors.load(ordering: .relaxed) == 0)
         for map in maps {

@@ -24,17 +24,17 @@ struct DirtyIndexConcurrencyTests {
         let clearer = Thread { index.clear(.dirty, (target + 1)..<(target + 2)) }
         clearer.start()
 
-        #expect(pause.waitForArrival() == PMT_CLEAR_EMPTIED.rawValue)
+        #expect(pause.waitForArrival("the clear to empty leaf word 5") == PMT_CLEAR_EMPTIED.rawValue)
         index.set(.dirty, target..<(target + 1))      // the summary bit is still set: the set stops there
         pause.release()
-        #expect(pause.waitForArrival() == PMT_CLEAR_SUMMARY_CLEARED.rawValue)
+        #expect(pause.waitForArrival("the clear to clear word 5's summary bit") == PMT_CLEAR_SUMMARY_CLEARED.rawValue)
         // The summary bit for word 5 is clear now, though word 5 holds `target`.
         #expect(index.firstRun(with: [.dirty], in: 0..<index.blockCount) == target..<(target + 1))
         // The downward search (the fault path's coarsening) must find it too.
         #expect(index.lastBlock(with: .dirty, in: 0..<index.blockCount) == target)
         #expect(index.count(.dirty, in: 0..<index.blockCount) == 1)
         pause.release()
-        while !clearer.isFinished { usleep(100) }
+        join(clearer, what: "the clear to return")
 
         pmt_index_set_clear_hook(index.raw, nil, nil)
         #expect(index.summariesAreConsistent)
@@ -73,7 +73,7 @@ struct DirtyIndexConcurrencyTests {
             _ = round
         }
         stop.store(true, ordering: .relaxed)
-        while churners.contains(where: { !$0.isFinished }) { usleep(1000) }
+        join(churners, what: "the churning threads to stop")
         #expect(misses == 0)
         index.clear(.dirty, 0..<index.blockCount)
         #expect(index.count(.dirty, in: 0..<index.blockCount) == 0)
@@ -102,7 +102,7 @@ struct DirtyIndexConcurrencyTests {
             }
         }
         threads.forEach { $0.start() }
-        while threads.contains(where: { !$0.isFinished }) { usleep(1000) }
+        join(threads, what: "the four threads to take and release their range locks")
         #expect(counter.withLock { $0 } == 8000)
         #expect((0..<4096).allSatisfy { !index.isLocked($0) })
         #expect(overlaps.load(ordering: .relaxed) == 0)

@@ -303,14 +303,14 @@ struct FailureInjectionTests {
     /// EFAULT, EBADF, and EINVAL from mprotect or madvise can only mean
     /// that PmemTrack built a bad argument: a debug build stops there, with
     /// the call's name, rather than turn a bug into an error to handle.
-    @Test("EFAULT from mprotect traps in a debug build")
+    @Test("EFAULT from mprotect traps in a debug build", .tags(.exitTest))
     func badAddressTraps() async {
         await #expect(processExitsWith: .failure) {
             try FailureInjectionTests.syncWithFailingMprotect(.badAddress)
         }
     }
 
-    @Test("EINVAL from mprotect traps in a debug build")
+    @Test("EINVAL from mprotect traps in a debug build", .tags(.exitTest))
     func invalidArgumentTraps() async {
         await #expect(processExitsWith: .failure) {
             try FailureInjectionTests.syncWithFailingMprotect(.invalidArgument)
@@ -339,9 +339,8 @@ struct FailureInjectionTests {
         #expect(outcomes == [true, false, false, true, true])
         let elsewhere = Mutex<Bool?>(nil)
         System.withInjectedFailures([InjectedFailure(syscall: .fstat, errno: .ioError)]) {
-            let thread = Thread { elsewhere.withLock { $0 = (try? System.fileSize(descriptor).get()) != nil } }
-            thread.start()
-            for _ in 0..<300_000 where elsewhere.withLock({ $0 }) == nil { usleep(100) }
+            startThread { elsewhere.withLock { $0 = (try? System.fileSize(descriptor).get()) != nil } }
+            waitUntil("the other thread's fstat to return") { elsewhere.withLock { $0 } != nil }
         }
         #expect(elsewhere.withLock { $0 } == true, "another thread's call failed")
         #expect((try? System.fileSize(descriptor).get()) != nil, "the failure outlived its scope")

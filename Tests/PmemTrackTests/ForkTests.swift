@@ -2,14 +2,7 @@ import Foundation
 import Testing
 @testable import PmemTrack
 
-/// libc's fork(), which Swift marks unavailable. Called through the symbol so
-/// that the pthread_atfork handlers run, as they do for any C caller.
-func forkProcess() -> pid_t {
-    typealias Fork = @convention(c) () -> pid_t
-    return unsafeBitCast(dlsym(nil, "fork")!, to: Fork.self)()
-}
-
-@Suite("fork")
+@Suite("fork", .tags(.exitTest))
 struct ForkTests {
     /// The contract: the child keeps the mapping and tracks its own writes on
     /// its own copy of the dirty state, as of the fork. Lock holders of the
@@ -25,9 +18,8 @@ struct ForkTests {
             map.bytes[1 * 4096] = 1
             map.bytes[2 * 4096] = 2
             // A parent thread holds the locks of blocks 1 and 2, mid-sync, at the fork.
-            let syncer = Thread { try! map.sync() }
-            syncer.start()
-            _ = pause.waitForArrival()
+            let syncer = startThread { try! map.sync() }
+            pause.waitForArrival("the parent's sync to write-protect blocks 1 and 2")
 
             let pid = forkProcess()
             if pid == 0 {
@@ -38,22 +30,20 @@ struct ForkTests {
                 guard map.dirtyRanges().isEmpty, map.index.summariesAreConsistent else { _exit(5) }
                 _exit(0)
             }
-            // Turns a child stuck on an inherited lock into a failure, not a hang.
-            Thread { sleep(60); kill(pid, SIGKILL); _exit(99) }.start()
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-            precondition(status == 0, "child failed with wait status \(status)")
+            // Bounded: a child stuck on an inherited lock is killed, and the test fails.
+            guard let status = waitForChild(pid, "the child to write, sync and exit") else { return }
+            try #require(status == 0, "child failed with wait status \(status)")
 
             pause.release()
-            while !syncer.isFinished { usleep(100) }
+            join(syncer, what: "the parent's sync to return")
             // The parent flushed its own blocks 1 and 2; the child's store to
             // block 5 is in the shared file pages but was never the parent's.
-            precondition(map.dirtyRanges().isEmpty)
-            precondition(map.statistics.blocksFlushed == 2)
-            precondition(map.bytes[5 * 4096] == 55 && map.bytes[1 * 4096 + 1] == 11)
-            precondition(map.index.summariesAreConsistent)
+            #expect(map.dirtyRanges().isEmpty)
+            #expect(map.statistics.blocksFlushed == 2)
+            #expect(map.bytes[5 * 4096] == 55 && map.bytes[1 * 4096 + 1] == 11)
+            #expect(map.index.summariesAreConsistent)
             map.bytes[5 * 4096 + 1] = 1
-            precondition(map.dirtyRanges() == [5 * 4096..<6 * 4096], "the parent still tracks its own writes")
+            #expect(map.dirtyRanges() == [5 * 4096..<6 * 4096], "the parent still tracks its own writes")
         }
     }
 }

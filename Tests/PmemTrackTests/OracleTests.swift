@@ -7,7 +7,7 @@ import Testing
 ///
 /// `PMEMTRACK_SOAK_SECONDS=N swift test --filter OracleTests` runs each
 /// stress for at least N seconds (a long soak) instead of the bounded run.
-@Suite("Persistence oracle", .serialized)
+@Suite("Persistence oracle", .serialized, .tags(.stress))
 struct OracleTests {
     static var soakSeconds: Double {
         ProcessInfo.processInfo.environment["PMEMTRACK_SOAK_SECONDS"].flatMap(Double.init) ?? 0

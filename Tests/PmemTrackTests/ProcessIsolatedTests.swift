@@ -8,7 +8,7 @@ import Testing
 /// Tests that change process-wide state (signal dispositions, libpmem's
 /// environment, the VMA count) or measure it (descriptors, VMAs, registry
 /// slots) run in their own process, as exit tests.
-@Suite("Process-isolated behaviour")
+@Suite("Process-isolated behaviour", .tags(.exitTest))
 struct ProcessIsolatedTests {
     // MARK: Crashes
 
@@ -19,7 +19,7 @@ struct ProcessIsolatedTests {
         let map = try TrackedMapping(path: file.path, length: 1 << 20, options: [.create], configuration: .init(tracking: .mprotect))
         unlink(file.path)   // The process dies before deinitializers run: remove the file now.
         map.bytes[8192] = 1
-        precondition(map.dirtyRanges() == [8192..<12288] && map.statistics.writeFaults == 1)
+        try #require(map.dirtyRanges() == [8192..<12288] && map.statistics.writeFaults == 1)
         UnsafeMutablePointer<Int>(bitPattern: 8)!.pointee = 1
     }
 
@@ -38,9 +38,14 @@ struct ProcessIsolatedTests {
         process.standardOutput = output
         process.standardError = errors
         try process.run()
+        // The reads end when the fixture exits; a fixture that hangs is
+        // killed, which ends them too. (It crashes and writes a symbolicated
+        // backtrace: a process's worth of work.)
+        let watchdog = Watchdog(after: Bound.work) { kill(process.processIdentifier, SIGKILL) }
         let stdout = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        if watchdog.disarm() { Issue.record("timed out waiting for the crash fixture to crash and report; killed it") }
+        waitForExit(process, "the crash fixture to exit once its output is closed")
         #expect(stdout.contains("tracked write ok: dirty [Range(4096..<8192)]"))
         #expect(!stdout.contains("unreachable"))
         #expect(process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGSEGV)
@@ -143,18 +148,18 @@ struct ProcessIsolatedTests {
             setenv("PMEM_IS_PMEM_FORCE", "1", 1)
             let file = TemporaryFile(in: "/dev/shm")
             let map = try TrackedMapping(path: file.path, length: 8 << 20, options: [.create], configuration: .init(tracking: tracking))
-            precondition(map.isPersistentMemory && map.flushMode == .cacheFlush && map.trackingMode == tracking)
+            try #require(map.isPersistentMemory && map.flushMode == .cacheFlush && map.trackingMode == tracking)
             for block in [0, 1, 2, 700, 2047] { map.bytes[block * 4096 + 9] = UInt8(block % 251) }
-            precondition(map.dirtyRanges() == [0..<3 * 4096, 700 * 4096..<701 * 4096, 2047 * 4096..<2048 * 4096])
+            #expect(map.dirtyRanges() == [0..<3 * 4096, 700 * 4096..<701 * 4096, 2047 * 4096..<2048 * 4096])
             try map.sync(offset: 700 * 4096, length: 1)
-            precondition(map.statistics.blocksFlushed == 1)
+            #expect(map.statistics.blocksFlushed == 1)
             try map.sync()
             let stats = map.statistics
-            precondition(map.dirtyRanges().isEmpty && stats.blocksFlushed == 5 && stats.flushCalls == 3)
-            if tracking == .mprotect { precondition(!ProcessMaps.isWritable(map.bytes, at: 700 * 4096)) }
+            #expect(map.dirtyRanges().isEmpty && stats.blocksFlushed == 5 && stats.flushCalls == 3)
+            if tracking == .mprotect { #expect(!ProcessMaps.isWritable(map.bytes, at: 700 * 4096)) }
             try map.close()
             let data = try Data(contentsOf: URL(fileURLWithPath: file.path))
-            precondition(data[700 * 4096 + 9] == UInt8(700 % 251) && data[2047 * 4096 + 9] == UInt8(2047 % 251))
+            #expect(data[700 * 4096 + 9] == UInt8(700 % 251) && data[2047 * 4096 + 9] == UInt8(2047 % 251))
         }
     }
 
@@ -176,9 +181,9 @@ struct ProcessIsolatedTests {
                 if check {
                     // While open, each measure sees the mapping, so each check
                     // below could fail.
-                    precondition(ProcessFiles.descriptorCount(for: file.path) == 1, "descriptor not seen")
-                    precondition(ProcessMaps.vmaCount(mapping: file.path) > 1, "file VMAs not seen")
-                    precondition(pmt_index_live_count() == 1 && pmt_registry_count() == 1)
+                    #expect(ProcessFiles.descriptorCount(for: file.path) == 1, "descriptor not seen")
+                    #expect(ProcessMaps.vmaCount(mapping: file.path) > 1, "file VMAs not seen")
+                    #expect(pmt_index_live_count() == 1 && pmt_registry_count() == 1)
                 }
                 try map.close()
             }
@@ -186,15 +191,15 @@ struct ProcessIsolatedTests {
             for _ in 0..<1000 { try cycle() }
             let descriptors = ProcessFiles.descriptorCount(for: file.path)
             let vmas = ProcessMaps.vmaCount(mapping: file.path)
-            precondition(descriptors == 0, "descriptors leaked: \(descriptors)")
-            precondition(vmas == 0, "VMAs of the file leaked: \(vmas)")
-            precondition(pmt_index_live_count() == 0, "indexes leaked: \(pmt_index_live_count())")
-            precondition(pmt_registry_count() == 0, "registry slots leaked: \(pmt_registry_count())")
+            #expect(descriptors == 0, "descriptors leaked: \(descriptors)")
+            #expect(vmas == 0, "VMAs of the file leaked: \(vmas)")
+            #expect(pmt_index_live_count() == 0, "indexes leaked: \(pmt_index_live_count())")
+            #expect(pmt_registry_count() == 0, "registry slots leaked: \(pmt_registry_count())")
         }
     }
 
     @Test("userfaultfd: 1000 open/close cycles leak no descriptors, VMAs, registrations or index memory",
-          .enabled(if: Backends.userfaultfdAvailable))
+          .enabled(if: Backends.userfaultfdAvailable), .tags(.stress))
     func userfaultfdOpenCloseLeaksNothing() async {
         await #expect(processExitsWith: .success) {
             let file = TemporaryFile(in: "/dev/shm")
@@ -205,20 +210,20 @@ struct ProcessIsolatedTests {
                 for block in stride(from: 0, to: 256, by: 5) { map.bytes[block * 4096] = 1 }
                 try map.sync(offset: 0, length: 512 << 10)
                 if check {
-                    precondition(ProcessFiles.descriptorCount(for: file.path) == 1, "descriptor not seen")
-                    precondition(ProcessFiles.userfaultfdDescriptorCount() == before + 2, "uffd and pagemap not seen")
-                    precondition(ProcessMaps.vmaCount(mapping: file.path) == 1, "the registered mapping is one VMA")
-                    precondition(pmt_index_live_count() == 1 && pmt_registry_count() == 1)
+                    #expect(ProcessFiles.descriptorCount(for: file.path) == 1, "descriptor not seen")
+                    #expect(ProcessFiles.userfaultfdDescriptorCount() == before + 2, "uffd and pagemap not seen")
+                    #expect(ProcessMaps.vmaCount(mapping: file.path) == 1, "the registered mapping is one VMA")
+                    #expect(pmt_index_live_count() == 1 && pmt_registry_count() == 1)
                 }
                 try map.close()
             }
             try cycle(check: true)
             for _ in 0..<1000 { try cycle() }
-            precondition(ProcessFiles.descriptorCount(for: file.path) == 0, "file descriptors leaked")
+            #expect(ProcessFiles.descriptorCount(for: file.path) == 0, "file descriptors leaked")
             let left = ProcessFiles.userfaultfdDescriptorCount() - before
-            precondition(left == 0, "userfaultfd or pagemap descriptors leaked: \(left)")
-            precondition(ProcessMaps.vmaCount(mapping: file.path) == 0, "VMAs of the file leaked")
-            precondition(pmt_index_live_count() == 0 && pmt_registry_count() == 0, "index or registry leaked")
+            #expect(left == 0, "userfaultfd or pagemap descriptors leaked: \(left)")
+            #expect(ProcessMaps.vmaCount(mapping: file.path) == 0, "VMAs of the file leaked")
+            #expect(pmt_index_live_count() == 0 && pmt_registry_count() == 0, "index or registry leaked")
         }
     }
 
@@ -227,19 +232,20 @@ struct ProcessIsolatedTests {
         await #expect(processExitsWith: .success) {
             let file = TemporaryFile()
             var maps: [TrackedMapping] = []
-            while true {
+            // Until the registry refuses one (bounded: one past its capacity).
+            while maps.count <= Int(PMT_REGISTRY_SLOTS) {
                 do {
                     maps.append(try TrackedMapping(path: file.path, length: 8192, options: [.create], configuration: .init(tracking: .mprotect)))
                 } catch {
-                    precondition(error as? PmemTrackError == .tooManyMappings, "\(error)")
+                    #expect(error as? PmemTrackError == .tooManyMappings, "\(error)")
                     break
                 }
             }
-            precondition(maps.count == Int(PMT_REGISTRY_SLOTS), "\(maps.count)")
+            try #require(maps.count == Int(PMT_REGISTRY_SLOTS), "\(maps.count)")
             try maps.removeLast().close()
             let again = try TrackedMapping(path: file.path, length: 8192, options: [.create], configuration: .init(tracking: .mprotect))
             again.bytes[0] = 1
-            precondition(again.dirtyRanges() == [0..<4096])
+            #expect(again.dirtyRanges() == [0..<4096])
         }
     }
 
@@ -258,26 +264,26 @@ struct ProcessIsolatedTests {
             let hog = mmap(nil, pages * 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)!
             var page = 1
             while page < pages, mprotect(hog + page * 4096, 4096, PROT_NONE) == 0 { page += 2 }
-            precondition(errno == ENOMEM, "expected to reach the VMA limit")
+            try #require(errno == ENOMEM, "expected to reach the VMA limit")
 
             // A store in the middle of the read-only mapping needs two new
             // VMAs, which the process does not have.
             map.bytes[5 * 4096 + 1] = 9
             map.bytes[3000 * 4096] = 8
             let stats = map.statistics
-            precondition(stats.mprotect!.degradedEvents >= 1, "expected the fallback")
-            precondition(stats.dirtyBlocks == 4096 && map.dirtyRanges() == [0..<(16 << 20)])
+            #expect(stats.mprotect!.degradedEvents >= 1, "expected the fallback")
+            #expect(stats.dirtyBlocks == 4096 && map.dirtyRanges() == [0..<(16 << 20)])
 
             // Sync flushes everything; one mprotect over the whole run needs
             // no new VMA, so the mapping returns to precise tracking.
             try map.sync()
-            precondition(map.dirtyRanges().isEmpty)
+            #expect(map.dirtyRanges().isEmpty)
             munmap(hog, pages * 4096)
             map.bytes[7 * 4096] = 1
-            precondition(map.dirtyRanges() == [7 * 4096..<8 * 4096])
+            #expect(map.dirtyRanges() == [7 * 4096..<8 * 4096])
             try map.close()
             let data = try Data(contentsOf: URL(fileURLWithPath: file.path))
-            precondition(data[5 * 4096 + 1] == 9 && data[3000 * 4096] == 8)
+            #expect(data[5 * 4096 + 1] == 9 && data[3000 * 4096] == 8)
         }
     }
 
@@ -286,9 +292,10 @@ struct ProcessIsolatedTests {
     @Test("an application signal handler that stores to a block being flushed does not deadlock")
     func asyncSignalsAreMaskedWhileLocksAreHeld() async {
         await #expect(processExitsWith: .success) {
-            // Turns a deadlock into a failure instead of a hang. Not a timing
-            // assertion: a passing run never waits for it.
-            Thread { sleep(60); _exit(99) }.start()
+            // Turns a hang that the bounded wait below cannot end (anything
+            // else waiting for a lock that a deadlocked sync holds) into a
+            // failure. Not a timing assertion: a passing run never waits for it.
+            Watchdog.endingExitTest("the sync with a signal delivered during its flush, and the checks after it")
             let file = TemporaryFile()
             let flusher = RaisingFlusher()
             let map = try TrackedMapping.forTesting(path: file.path, length: 1 << 20, flusher: flusher)
@@ -314,10 +321,11 @@ struct ProcessIsolatedTests {
                 done.signal()
             }
             worker.start()
-            done.wait()
-            precondition(flusher.raised.load(ordering: .relaxed), "the flusher did not run")
-            precondition(SignalTarget.handled, "the signal was not delivered after the sync")
-            precondition(map.bytes[4096] == 77 && map.dirtyRanges() == [4096..<8192])
+            guard wait(for: done, "the sync on the thread that accepts SIGUSR1 to return") else { return }
+            let raised = flusher.raised.load(ordering: .relaxed)
+            #expect(raised, "the flusher did not run")
+            #expect(SignalTarget.handled, "the signal was not delivered after the sync")
+            #expect(map.bytes[4096] == 77 && map.dirtyRanges() == [4096..<8192])
         }
     }
 }

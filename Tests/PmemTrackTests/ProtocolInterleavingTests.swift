@@ -10,26 +10,19 @@ import Testing
 struct ProtocolInterleavingTests {
     static let block = 4096
 
-    /// Waits for a state another thread will reach. Never part of an
-    /// assertion; the bound only turns a hang into a failure.
-    static func waitUntil(_ what: String, _ condition: () -> Bool) {
-        for _ in 0..<300_000 where !condition() { usleep(100) }
-        if !condition() { Issue.record("never reached: \(what)") }
-    }
-
-    static func join(_ threads: Thread...) {
-        waitUntil("threads finished") { threads.allSatisfy(\.isFinished) }
-    }
-
     static func setFaultHook(_ map: TrackedMapping, _ pause: PausePoint?) {
         map.tracker.setHook(pause.map(TrackerHook.pausing))
     }
 
     /// Starts `thread` and waits until it either sleeps on one of `map`'s
     /// block locks or finishes; expects the former.
-    static func startExpectingToBlock(_ thread: Thread, on map: TrackedMapping, _ why: Comment) {
+    static func startExpectingToBlock(
+        _ thread: Thread, on map: TrackedMapping, _ why: Comment, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         thread.start()
-        waitUntil("a thread blocks or finishes") { pmt_lock_sleepers(map.index.raw) > 0 || thread.isFinished }
+        waitUntil("a thread to block on a block lock or finish", sourceLocation: sourceLocation) {
+            pmt_lock_sleepers(map.index.raw) > 0 || thread.isFinished
+        }
         #expect(!thread.isFinished, why)
     }
 
@@ -50,13 +43,13 @@ struct ProtocolInterleavingTests {
 
         let writer = Thread { bytes[2 * Self.block + 10] = 0xAB }
         writer.start()
-        #expect(pause.waitForArrival() == PMT_FAULT_DIRTIED.rawValue)
+        #expect(pause.waitForArrival("the writer's fault to set DIRTY") == PMT_FAULT_DIRTIED.rawValue)
         Self.setFaultHook(map, nil)   // later faults run through
 
         let syncer = Thread { try! map.sync() }
         Self.startExpectingToBlock(syncer, on: map, "the sync must wait for the faulting writer")
         pause.release()
-        Self.join(writer, syncer)
+        join(writer, syncer, what: "the writer and the sync to return")
 
         #expect(bytes[2 * Self.block + 10] == 0xAB)
         // The invariant the kernel's first design broke: writable ⇒ DIRTY.
@@ -85,12 +78,12 @@ struct ProtocolInterleavingTests {
 
         let syncer = Thread { try! map.sync() }
         syncer.start()
-        _ = pause.waitForArrival()      // block 4: locked, TOWRITE cleared, read-only
+        pause.waitForArrival("the sync to write-protect block 4")      // block 4: locked, TOWRITE cleared, read-only
 
         let writer = Thread { bytes[4 * Self.block + 1] = 2 }
         Self.startExpectingToBlock(writer, on: map, "the store must wait for the sync")
         pause.release()
-        Self.join(syncer, writer)
+        join(syncer, writer, what: "the sync and the writer to return")
 
         #expect(bytes[4 * Self.block + 1] == 2)
         #expect(map.dirtyRanges() == [4 * Self.block..<5 * Self.block], "the later store re-dirtied the block")
@@ -125,15 +118,15 @@ struct ProtocolInterleavingTests {
             events.withLock { $0.append("B returned") }
         }
         b.start()
-        _ = bPaused.waitForArrival()     // B: block 6 tagged TOWRITE
+        bPaused.waitForArrival("sync B to tag block 6")     // B: block 6 tagged TOWRITE
         let a = Thread { try! map.sync() }
         a.start()
-        _ = aPaused.waitForArrival()     // A: block 6 locked, TOWRITE cleared, not flushed
+        aPaused.waitForArrival("sync A to write-protect block 6")     // A: block 6 locked, TOWRITE cleared, not flushed
         bPaused.release()
-        Self.waitUntil("B blocks or returns") { pmt_lock_sleepers(map.index.raw) > 0 || b.isFinished }
+        waitUntil("sync B to block on a block lock or return") { pmt_lock_sleepers(map.index.raw) > 0 || b.isFinished }
         #expect(!b.isFinished, "B returned while A still held block 6 unflushed")
         aPaused.release()
-        Self.join(a, b)
+        join(a, b, what: "syncs A and B to return")
         #expect(events.withLock { $0 } == ["flushed 6..<7", "B returned"])
         #expect(map.dirtyRanges().isEmpty)
     }
@@ -164,7 +157,10 @@ struct ProtocolInterleavingTests {
                 }
                 locked.withLock { $0 = run }
                 request.signal()
-                done.wait()
+                // Bounded: if the writer never answers, stop interfering.
+                if !wait(for: done, "the writer to dirty the range while the sync holds \(run)") {
+                    writerActive.store(false, ordering: .relaxed)
+                }
             case .flushed(let run): flushedBlocks.withLock { $0 += run.count }
             default: break
             }
@@ -178,8 +174,8 @@ struct ProtocolInterleavingTests {
         let writer = Thread {
             var round: UInt8 = 0
             while writerActive.load(ordering: .relaxed) {
-                request.wait()
-                guard writerActive.load(ordering: .relaxed) else { break }
+                guard wait(for: request, "the sync to lock a run or return"),
+                      writerActive.load(ordering: .relaxed) else { break }
                 let run = locked.withLock { $0! }
                 round &+= 1
                 for b in 0..<blocks where !run.contains(UInt64(b)) { bytes[b * Self.block + 1] = round }
@@ -190,7 +186,7 @@ struct ProtocolInterleavingTests {
         try map.sync()
         writerActive.store(false, ordering: .relaxed)
         request.signal()
-        Self.join(writer)
+        join(writer, what: "the writer to stop")
 
         #expect(lockSteps.withLock { $0 } >= 2, "the writer interfered")
         #expect(lockSteps.withLock { $0 } <= blocks)

@@ -94,7 +94,7 @@ struct SyncFailureTests {
         let aResult = ResultBox()
         let a = Thread { aResult.set { try map.sync() } }
         a.start()
-        flusher.waitUntilEntered()
+        flusher.waitUntilEntered("sync A to enter its flush of block 3")
 
         // B starts while A holds block 3: B must wait for it.
         let bResult = ResultBox()
@@ -102,7 +102,7 @@ struct SyncFailureTests {
         ProtocolInterleavingTests.startExpectingToBlock(b, on: map, "B must wait for A's lock on block 3")
         flusher.release(failing: .ioError)
 
-        while !a.isFinished || !b.isFinished { usleep(200) }
+        join(a, b, what: "syncs A and B to return")
         #expect(aResult.error == .flushFailed(.ioError, range: 3 * 4096..<4 * 4096))
         // B hears of A's failure, as with errseq_t, although B then flushed
         // block 3 itself, successfully.
@@ -129,28 +129,17 @@ struct SyncFailureTests {
         let bResult = ResultBox()
         let b = Thread { bResult.set { try map.sync(offset: 3 * 4096, length: 1) } }
         b.start()
-        _ = pause.waitForArrival()          // B has tagged block 3 and stopped
+        pause.waitForArrival("sync B to tag block 3")          // B has tagged block 3 and stopped
 
         flusher.failNext(.ioError)
         #expect(throws: PmemTrackError.flushFailed(.ioError, range: 3 * 4096..<4 * 4096)) { try map.sync() }
         #expect(flusher.takeRuns() == [3 * 4096..<4 * 4096])
 
         pause.release()
-        while !b.isFinished { usleep(200) }
+        join(b, what: "sync B to return")
         #expect(bResult.error == .flushFailed(.ioError, range: 3 * 4096..<4 * 4096), "B hears of A's failure")
         #expect(flusher.takeRuns() == [3 * 4096..<4 * 4096], "B flushed block 3 itself")
         #expect(map.dirtyRanges().isEmpty)
-    }
-}
-
-/// True for the first caller only.
-final class FirstOnly: Sendable {
-    private let taken = Mutex(false)
-    func claim() -> Bool {
-        taken.withLock { taken in
-            defer { taken = true }
-            return !taken
-        }
     }
 }
 
@@ -169,7 +158,8 @@ final class ResultBox: @unchecked Sendable {
 }
 
 /// The first flush blocks until released, then fails or succeeds as told.
-/// Later flushes go straight through.
+/// Later flushes go straight through. Both waits are bounded: a flush the
+/// test never releases goes on (as a success) after `Bound.release`.
 final class GatedFlusher: Flusher, @unchecked Sendable {
     private let entered = DispatchSemaphore(value: 0)
     private let gate = DispatchSemaphore(value: 0)
@@ -182,7 +172,9 @@ final class GatedFlusher: Flusher, @unchecked Sendable {
         let isFirst = lock.withLock { defer { first = false }; return first }
         if isFirst {
             entered.signal()
-            gate.wait()
+            if gate.wait(timeout: Bound.release.fromNow) == .timedOut {
+                Issue.record("timed out waiting for the test to release the gated flush of \(run.range)")
+            }
             if let failure = lock.withLock({ failure }) { return .failure(failure) }
         }
         lock.withLock { succeeded.append(run.range) }
@@ -191,7 +183,10 @@ final class GatedFlusher: Flusher, @unchecked Sendable {
 
     func drain() -> Result<Void, Errno> { .success(()) }
 
-    func waitUntilEntered() { entered.wait() }
+    @discardableResult
+    func waitUntilEntered(_ what: String, sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
+        wait(for: entered, what, sourceLocation: sourceLocation)
+    }
 
     func release(failing errno: Errno?) {
         lock.withLock { failure = errno }

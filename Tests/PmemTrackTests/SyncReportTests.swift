@@ -8,12 +8,6 @@ import Testing
 struct SyncReportTests {
     static let block = 4096
 
-    /// Waits at most 30 s for `semaphore`; the bound only turns a hang into
-    /// a failure that names what was awaited.
-    static func wait(_ semaphore: DispatchSemaphore, for what: String) throws {
-        try #require(semaphore.wait(timeout: .now() + 30) == .success, "never happened: \(what)")
-    }
-
     @Test("a sync reports the blocks, bytes, runs and drains it flushed", arguments: Backends.all)
     func counts(tracking: TrackedMapping.TrackingMode) throws {
         let file = TemporaryFile()
@@ -69,7 +63,7 @@ struct SyncReportTests {
             guard case .tagged = step, first.withLock({ isFirst in defer { isFirst = false }; return isFirst }) else { return }
             tagged.signal()
             // Bounded: if the test fails before releasing, B goes on.
-            _ = resume.wait(timeout: .now() + 30)
+            _ = resume.wait(timeout: Bound.release.fromNow)
         }
         let map = try TrackedMapping.forTesting(path: file.path, length: 1 << 20, syncHook: hook, tracking: tracking)
         defer { try? map.close() }
@@ -77,19 +71,17 @@ struct SyncReportTests {
         map.bytes[8 * Self.block] = 1
 
         let reportOfB = Mutex<Result<SyncReport, PmemTrackError>?>(nil)
-        let bDone = DispatchSemaphore(value: 0)
-        Thread {
+        let b = startThread {
             reportOfB.withLock { $0 = Result { () throws(PmemTrackError) in try map.sync(offset: 6 * Self.block, length: 1) } }
-            bDone.signal()
-        }.start()
-        try Self.wait(tagged, for: "sync B tags block 6")
+        }
+        guard wait(for: tagged, "sync B to tag block 6") else { return }
         let a = try map.sync()   // flushes blocks 6 and 8
         #expect(a.blocks == 2 && a.flushedByConcurrentSyncs == 0)
         resume.signal()
-        try Self.wait(bDone, for: "sync B returns")
-        let b = try #require(try reportOfB.withLock { $0 }?.get())
-        #expect(b.blocks == 0)
-        #expect(b.flushedByConcurrentSyncs == 1)
+        guard join(b, what: "sync B to return") else { return }
+        let reportB = try #require(try reportOfB.withLock { $0 }?.get())
+        #expect(reportB.blocks == 0)
+        #expect(reportB.flushedByConcurrentSyncs == 1)
     }
 
     @Test("the sync handler sees every sync's outcome, until it is removed", arguments: Backends.all)

@@ -9,15 +9,16 @@ import Testing
 struct UserfaultfdBackendTests {
     static let block = 4096
 
-    @Test("1 GiB, every other page written, twice: one VMA, nothing lost, exactly the written blocks flushed")
+    @Test("1 GiB, every other page written, twice: one VMA, nothing lost, exactly the written blocks flushed",
+          .tags(.exitTest, .stress))
     func everyOtherPageSplitsNothing() async {
         await #expect(processExitsWith: .success) {
             let file = TemporaryFile(in: "/dev/shm")
             let length = 1 << 30
-            let image = MediaImage(length: length)
+            let image = try MediaImage(length: length)
             let map = try TrackedMapping.forTesting(path: file.path, length: length, flusher: image, tracking: .userfaultfd)
             unlink(file.path)
-            precondition(map.trackingMode == .userfaultfd)
+            try #require(map.trackingMode == .userfaultfd)
             let pages = Array(stride(from: 0, to: length / 4096, by: 2))
             for round in 1...2 {
                 let before = map.statistics
@@ -25,18 +26,18 @@ struct UserfaultfdBackendTests {
                     map.bytes.storeBytes(of: UInt64(round << 40 | page), toByteOffset: page * 4096 + 8 * round, as: UInt64.self)
                 }
                 let vmas = ProcessMaps.vmaCount(within: [map.bytes])
-                precondition(vmas == 1, "round \(round): the mapping is \(vmas) VMAs")
+                #expect(vmas == 1, "round \(round): the mapping is \(vmas) VMAs")
                 try map.sync()
                 let after = map.statistics
-                precondition(after.blocksFlushed - before.blocksFlushed == UInt64(pages.count), "precision: flushed \(after.blocksFlushed - before.blocksFlushed)")
-                precondition(after.writeFaults - before.writeFaults == UInt64(pages.count))
-                precondition(map.dirtyRanges().isEmpty)
-                image.withStableImage { media in
-                    for page in pages {
-                        let found = media.load(fromByteOffset: page * 4096 + 8 * round, as: UInt64.self)
-                        precondition(found == UInt64(round << 40 | page), "lost: page \(page) round \(round)")
+                #expect(after.blocksFlushed - before.blocksFlushed == UInt64(pages.count), "precision: flushed \(after.blocksFlushed - before.blocksFlushed)")
+                #expect(after.writeFaults - before.writeFaults == UInt64(pages.count))
+                #expect(map.dirtyRanges().isEmpty)
+                let lost = image.withStableImage { media in
+                    pages.first { page in
+                        media.load(fromByteOffset: page * 4096 + 8 * round, as: UInt64.self) != UInt64(round << 40 | page)
                     }
                 }
+                #expect(lost == nil, "lost: page \(lost ?? -1) round \(round)")
             }
         }
     }
@@ -105,7 +106,7 @@ struct UserfaultfdBackendTests {
 
     /// The child of a fork loses the registration. Its own stores must be
     /// flushed by its own syncs: it re-arms and takes every block as dirty.
-    @Test("fork: the child re-arms, and its own syncs make its stores durable; the parent keeps tracking")
+    @Test("fork: the child re-arms, and its own syncs make its stores durable; the parent keeps tracking", .tags(.exitTest))
     func fork() async {
         await #expect(processExitsWith: .success) {
             let file = TemporaryFile()
@@ -123,17 +124,16 @@ struct UserfaultfdBackendTests {
                 do { try map.sync(); try map.close() } catch { _exit(7) }
                 _exit(0)
             }
-            Thread { sleep(60); kill(pid, SIGKILL); _exit(99) }.start()
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-            precondition(status == 0, "child failed with wait status \(status)")
-            let contents = FileManager.default.contents(atPath: file.path)!
-            precondition(contents[7 * 4096] == 77 && contents[9 * 4096] == 99, "the child's stores reached the file")
+            // Bounded: a child that hangs is killed, and the test fails.
+            guard let status = waitForChild(pid, "the child to re-arm, write, sync and exit") else { return }
+            try #require(status == 0, "child failed with wait status \(status)")
+            let contents = try #require(FileManager.default.contents(atPath: file.path))
+            #expect(contents[7 * 4096] == 77 && contents[9 * 4096] == 99, "the child's stores reached the file")
             // The parent's registration and descriptors are untouched.
-            precondition(map.dirtyRanges().isEmpty, "the child's stores are not the parent's")
+            #expect(map.dirtyRanges().isEmpty, "the child's stores are not the parent's")
             map.bytes[11 * 4096] = 1
-            precondition(map.dirtyRanges() == [11 * 4096..<12 * 4096], "the parent still tracks its own writes")
-            precondition(map.statistics.userfaultfd?.rearms == 0)
+            #expect(map.dirtyRanges() == [11 * 4096..<12 * 4096], "the parent still tracks its own writes")
+            #expect(map.statistics.userfaultfd?.rearms == 0)
             try map.sync()
             try map.close()
         }
@@ -180,22 +180,23 @@ struct TrackingModeTests {
         #expect(small.mode == (Backends.userfaultfdAvailable ? .userfaultfd : .mprotect))
     }
 
-    @Test("with PMEMTRACK_DISABLE_USERFAULTFD=1, userfaultfd is a typed error that leaves no file, and automatic falls back")
+    @Test("with PMEMTRACK_DISABLE_USERFAULTFD=1, userfaultfd is a typed error that leaves no file, and automatic falls back",
+          .tags(.exitTest))
     func disabledByEnvironment() async {
         await #expect(processExitsWith: .success) {
             setenv("PMEMTRACK_DISABLE_USERFAULTFD", "1", 1)
             let file = TemporaryFile()
             do {
                 _ = try TrackedMapping(path: file.path, length: 1 << 20, options: [.create], configuration: .init(tracking: .userfaultfd))
-                precondition(false, "expected an error")
+                Issue.record("expected an error")
             } catch let error as PmemTrackError {
-                precondition(error == .trackingUnavailable(.disabledByEnvironment), "\(error)")
+                #expect(error == .trackingUnavailable(.disabledByEnvironment), "\(error)")
             }
-            precondition(!FileManager.default.fileExists(atPath: file.path), "a failed open leaves no file")
+            #expect(!FileManager.default.fileExists(atPath: file.path), "a failed open leaves no file")
             let map = try TrackedMapping(path: file.path, length: 1 << 20, options: [.create])
-            precondition(map.trackingMode == .mprotect)
+            #expect(map.trackingMode == .mprotect)
             map.bytes[4096] = 1
-            precondition(map.dirtyRanges() == [4096..<8192])
+            #expect(map.dirtyRanges() == [4096..<8192])
             try map.close()
         }
     }
@@ -204,7 +205,8 @@ struct TrackingModeTests {
           .enabled(if: Backends.userfaultfdAvailable))
     func directAccessSelfTest() {
         for directory in ["/dev/shm", NSTemporaryDirectory()] {
-            let result = DirectAccessSelfTest.run(in: directory, deadlineMilliseconds: 10_000, hang: false)
+            // The deadline only turns a hung child into a failure: a generous bound.
+            let result = DirectAccessSelfTest.run(in: directory, deadlineMilliseconds: Int32(Bound.wait.seconds * 1000), hang: false)
             #expect(throws: Never.self, "\(directory)") { try result.get() }
         }
         let hung = DirectAccessSelfTest.run(in: "/dev/shm", deadlineMilliseconds: 200, hang: true)

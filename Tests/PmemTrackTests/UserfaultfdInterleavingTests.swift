@@ -9,7 +9,6 @@ import Testing
 @Suite("Protocol interleavings: userfaultfd", .enabled(if: Backends.userfaultfdAvailable))
 struct UserfaultfdInterleavingTests {
     static let block = 4096
-    typealias Steps = ProtocolInterleavingTests
 
     static func tracker(_ map: TrackedMapping) -> UserfaultfdTracker { map.tracker as! UserfaultfdTracker }
 }
@@ -45,18 +44,18 @@ extension UserfaultfdInterleavingTests {
         map.tracker.setHook(.pausingFirstScan(pause))
         let a = Thread { try! map.sync() }
         a.start()
-        _ = pause.waitForArrival()
+        pause.waitForArrival("sync A's scan to take block 6")
         let b = Thread {
             try! map.sync(offset: 6 * block, length: 100)
             events.withLock { $0.append("B returned") }
         }
         b.start()
-        Steps.waitUntil("B waits or returns") {
+        waitUntil("sync B to wait (for the collect lock or a block lock) or return") {
             tracker(map).collectWaiters > 0 || pmt_lock_sleepers(map.index.raw) > 0 || b.isFinished
         }
         let bWaited = !b.isFinished
         pause.release()
-        Steps.join(a, b)
+        join(a, b, what: "syncs A and B to return")
         return (events.withLock { $0 }, bWaited)
     }
 
@@ -92,10 +91,10 @@ extension UserfaultfdInterleavingTests {
         map.tracker.setHook(.pausingFirstScan(pause))
         let syncer = Thread { try! map.sync() }
         syncer.start()
-        _ = pause.waitForArrival()
+        pause.waitForArrival("the sync's scan to finish")
         bytes[9 * block] = 9          // block 9 was clean when the scan passed it
         pause.release()
-        Steps.join(syncer)
+        join(syncer, what: "the sync to return")
         _ = flusher.takeRuns()
         try map.sync()
         return (flusher.takeRuns(), map.dirtyRanges())
@@ -156,14 +155,14 @@ extension UserfaultfdInterleavingTests {
         bytes[4 * Self.block] = 1
         let a = Thread { try! map.sync() }
         a.start()
-        _ = pause.waitForArrival()          // A: block 4 flushed and drained, still locked and DIRTY
+        pause.waitForArrival("sync A to flush block 4")          // A: block 4 flushed and drained, still locked and DIRTY
         bytes[4 * Self.block + 1] = 2       // lands at once
         let b = Thread { try! map.sync() }
         b.start()
-        Steps.waitUntil("B waits for block 4 or returns") { pmt_lock_sleepers(map.index.raw) > 0 || b.isFinished }
+        waitUntil("sync B to wait for block 4 or return") { pmt_lock_sleepers(map.index.raw) > 0 || b.isFinished }
         let bWaited = !b.isFinished
         pause.release()
-        Steps.join(a, b)
+        join(a, b, what: "syncs A and B to return")
         let contents = try #require(FileManager.default.contents(atPath: file.path))
         return (flushes.withLock { $0 }, bWaited, map.dirtyRanges(), contents[4 * block + 1])
     }

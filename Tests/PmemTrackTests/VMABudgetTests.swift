@@ -7,7 +7,7 @@ import Testing
 /// The VMA limit: however scattered the writes, PmemTrack's writable islands
 /// stay within its budget (a quarter of vm.max_map_count), coarsening under
 /// pressure, and nothing is lost. Exit tests: the budget is process-wide.
-@Suite("VMA budget")
+@Suite("VMA budget", .tags(.exitTest, .stress))
 struct VMABudgetTests {
     /// Writes `pages` (4 KiB page indexes) of each mapping with a stamp per
     /// round, checks the process's VMAs against the budget, syncs, and
@@ -28,10 +28,10 @@ struct VMABudgetTests {
                 }
             }
             let vmas = ProcessMaps.vmaCount(within: buffers) - baseline
-            precondition(vmas <= bound, "round \(round): \(vmas) VMAs over the baseline, bound \(bound)")
+            #expect(vmas <= bound, "round \(round): \(vmas) VMAs over the baseline, bound \(bound)")
             for (map, _) in maps { try map.sync() }
             for (m, (map, image)) in maps.enumerated() {
-                precondition(map.dirtyRanges().isEmpty)
+                #expect(map.dirtyRanges().isEmpty)
                 // Coarsening extends a stretch only to the nearest dirty
                 // block, so the sync flushed the pages written plus at most
                 // the blocks coarsening counted (exactly that many when no
@@ -40,19 +40,19 @@ struct VMABudgetTests {
                 let written = UInt64(Set(pages(m)).count)
                 let extra = after.mprotect!.coarsenedBlocks - before[m].mprotect!.coarsenedBlocks
                 let flushed = after.blocksFlushed - before[m].blocksFlushed
-                precondition(exact ? flushed == written + extra : (written...(written + extra)).contains(flushed),
-                             "round \(round): flushed \(flushed) blocks for \(written) written and \(extra) coarsened")
-                image.withStableImage { media in
-                    for page in pages(m) {
-                        let found = media.load(fromByteOffset: page * 4096 + 8 * round, as: UInt64.self)
-                        precondition(found == UInt64(round << 40 | m << 32 | page), "lost: mapping \(m) page \(page) round \(round)")
+                #expect(exact ? flushed == written + extra : (written...(written + extra)).contains(flushed),
+                        "round \(round): flushed \(flushed) blocks for \(written) written and \(extra) coarsened")
+                let lost = image.withStableImage { media in
+                    pages(m).first { page in
+                        media.load(fromByteOffset: page * 4096 + 8 * round, as: UInt64.self) != UInt64(round << 40 | m << 32 | page)
                     }
                 }
+                #expect(lost == nil, "lost: mapping \(m) page \(lost ?? -1) round \(round)")
             }
         }
         let stats = maps.map { $0.0.statistics }
-        precondition(stats.reduce(0) { $0 + $1.mprotect!.coarsenedBlocks } > 0, "expected coarsening")
-        precondition(stats.allSatisfy { $0.mprotect!.degradedEvents == 0 }, "the budget should keep mprotect from failing")
+        #expect(stats.reduce(0) { $0 + $1.mprotect!.coarsenedBlocks } > 0, "expected coarsening")
+        #expect(stats.allSatisfy { $0.mprotect!.degradedEvents == 0 }, "the budget should keep mprotect from failing")
     }
 
     /// The most VMAs the tracked mappings may add over their own one each:
@@ -66,7 +66,7 @@ struct VMABudgetTests {
     static func mappings(_ count: Int, length: Int) throws -> [(TrackedMapping, MediaImage, TemporaryFile)] {
         try (0..<count).map { _ in
             let file = TemporaryFile(in: "/dev/shm")
-            let image = MediaImage(length: length)
+            let image = try MediaImage(length: length)
             let map = try TrackedMapping.forTesting(path: file.path, length: length, flusher: image)
             // The child process may be killed (OOM, watchdog) before its
             // deinitializers run; an unlinked file cannot be left behind.
@@ -108,18 +108,18 @@ struct VMABudgetTests {
                     }
                 }
                 let vmas = ProcessMaps.vmaCount(within: buffers) - baseline
-                precondition(vmas <= bound, "round \(round): \(vmas) VMAs over the baseline, bound \(bound)")
+                #expect(vmas <= bound, "round \(round): \(vmas) VMAs over the baseline, bound \(bound)")
                 for map in maps { try map.sync() }
                 for (m, map) in maps.enumerated() {
-                    precondition(map.dirtyRanges().isEmpty)
-                    for page in stride(from: 0, to: pages, by: 2) {
-                        let found = samples[m].sample(page: page, round: round)
-                        precondition(found == UInt64(round << 40 | m << 32 | page), "lost: mapping \(m) page \(page) round \(round)")
+                    #expect(map.dirtyRanges().isEmpty)
+                    let lost = stride(from: 0, to: pages, by: 2).first { page in
+                        samples[m].sample(page: page, round: round) != UInt64(round << 40 | m << 32 | page)
                     }
+                    #expect(lost == nil, "lost: mapping \(m) page \(lost ?? -1) round \(round)")
                 }
             }
-            precondition(maps.reduce(0) { $0 + $1.statistics.mprotect!.coarsenedBlocks } > 0, "expected coarsening")
-            precondition(maps.allSatisfy { $0.statistics.mprotect!.degradedEvents == 0 })
+            #expect(maps.reduce(0) { $0 + $1.statistics.mprotect!.coarsenedBlocks } > 0, "expected coarsening")
+            #expect(maps.allSatisfy { $0.statistics.mprotect!.degradedEvents == 0 })
             for map in maps { try map.close() }
         }
     }

@@ -14,7 +14,13 @@ final class ManualClock: WritebackClock, @unchecked Sendable {
     func wait(_ condition: NSCondition, until deadline: Duration) {
         waiters.withLock { list in if !list.contains(where: { $0 === condition }) { list.append(condition) } }
         guard now < deadline else { return }
-        condition.wait()
+        // Until the clock moves or the writer is stopped, which each test
+        // does within moments. Bounded, so that a lost wakeup fails instead
+        // of keeping the writer, and the close that joins it, waiting
+        // forever (the writer re-checks after any wakeup).
+        if !condition.wait(until: Date(timeIntervalSinceNow: Bound.wait.seconds)) {
+            Issue.record("timed out waiting for the manual clock to move or the background writer to be stopped")
+        }
     }
 
     /// Moves the clock and wakes whoever waits on it.
@@ -53,8 +59,8 @@ final class SwitchableFlusher: Flusher, @unchecked Sendable {
     /// become due.
     static func advance(_ clock: ManualClock, _ map: TrackedMapping, by step: Duration, expecting passes: Int) throws {
         clock.advance(by: step)
-        let done = map.writer!.waitForPasses(passes, seconds: 30)
-        try #require(done, "background pass \(passes) ran after the clock moved by \(step)")
+        let done = map.writer!.waitForPasses(passes, seconds: Bound.wait.seconds)
+        try #require(done, "timed out waiting for background pass \(passes) after the clock moved by \(step)")
     }
 
     @Test("no block stays dirty past the maximum age, on the injected clock")

@@ -6,7 +6,7 @@ import Testing
 /// The code example in `RandomWriter`'s doc comment, run verbatim.
 @Suite("Example: RandomWriter's doc comment")
 struct RandomWriterDocExampleTests {
-    @Test("the example runs: every write is made, synced, and readable again after a reopen")
+    @Test("the example runs: every write is made, synced, and readable again after a reopen", .tags(.stress))
     func exampleRuns() throws {
         let path = NSTemporaryDirectory() + "pmemtrack-tooltests-\(UUID().uuidString)"
         defer { unlink(path) }

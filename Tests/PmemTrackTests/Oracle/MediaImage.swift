@@ -1,5 +1,6 @@
 import Foundation
 import SystemPackage
+import Testing
 @testable import PmemTrack
 
 /// The persistence oracle's view of the media: a separate image of the
@@ -22,13 +23,13 @@ final class MediaImage: Flusher, @unchecked Sendable {
     let runsPerDrain: Int
     private var staged: [pthread_t: [FlushRun]] = [:]
 
-    init(length: Int, failurePercent: Int = 0, runsPerDrain: Int = 1, underlying: any Flusher = MsyncFlusher()) {
+    init(length: Int, failurePercent: Int = 0, runsPerDrain: Int = 1, underlying: any Flusher = MsyncFlusher()) throws {
         self.runsPerDrain = runsPerDrain
         // Anonymous memory is zero and committed only where flushes write,
         // so an image of a large, sparsely written mapping stays cheap.
-        let memory = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)!
-        precondition(memory != MAP_FAILED, "no memory for a media image of \(length) bytes")
-        bytes = UnsafeMutableRawBufferPointer(start: memory, count: length)
+        let memory = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        let mapped = try #require(memory.flatMap { $0 == MAP_FAILED ? nil : $0 }, "no memory for a media image of \(length) bytes")
+        bytes = UnsafeMutableRawBufferPointer(start: mapped, count: length)
         self.failurePercent = failurePercent
         self.underlying = underlying
     }

@@ -1,6 +1,7 @@
 import CPmemTrack
 import Foundation
 import Synchronization
+import Testing
 @testable import PmemTrack
 
 /// Writers store stamped words at random places; syncers call `sync()` and
@@ -89,7 +90,7 @@ final class OracleStress: @unchecked Sendable {
     init(_ configuration: Configuration) throws {
         self.configuration = configuration
         file = TemporaryFile(in: configuration.flushPath.directory)
-        image = MediaImage(
+        image = try MediaImage(
             length: configuration.length, failurePercent: configuration.flushFailurePercent,
             runsPerDrain: configuration.runsPerDrain, underlying: configuration.flushPath.flusher)
         words = configuration.length / 8
@@ -114,7 +115,15 @@ final class OracleStress: @unchecked Sendable {
         let threads = (0..<configuration.writers).map { w in Thread { self.write(as: w) } }
             + (0..<configuration.syncers).map { s in Thread { self.syncLoop(seed: s) } }
         threads.forEach { $0.start() }
-        while threads.contains(where: { !$0.isFinished }) { usleep(2000) }
+        // The threads stop once the writers have made their stores (and the
+        // soak time has passed); the bound only turns a hang into a failure.
+        let bound = Bound.work + .seconds(configuration.minimumSeconds)
+        let what = "the oracle stress's writers and syncers to finish (\(configuration.stores) stores)"
+        if !join(threads, what: what, timeout: bound) {
+            // Let them go, so that the mapping can be closed.
+            stop.store(true, ordering: .relaxed)
+            join(threads, what: "the oracle stress's threads to stop")
+        }
         return Report(
             backend: "\(map.trackingMode), \(configuration.flushPath)", blockSize: configuration.blockSize, stores: storesMade.load(ordering: .relaxed),
             syncs: syncsMade.load(ordering: .relaxed), seconds: Date().timeIntervalSince(start),
