@@ -25,10 +25,12 @@ int pmt_bench_unprotect_and_store(void *base, const pmt_bench_run *runs, size_t 
 int pmt_bench_protect_and_flush(void *base, const pmt_bench_run *runs, size_t count) {
     char *bytes = base;
     // In batches, as PmemTrack's CacheLineFlusher has them drained: protect
-    // each run of the batch, flush them back to back, one drain.
+    // each run of the batch, flush them back to back, one drain. The first
+    // run is a batch of its own, as in PmemTrack's sync.
     for (size_t first = 0; first < count;) {
         size_t end = first, batch_bytes = 0;
-        while (end < count && end - first < PMT_BENCH_RUNS_PER_DRAIN && batch_bytes < PMT_BENCH_BYTES_PER_DRAIN) {
+        size_t limit = first == 0 ? 1 : PMT_BENCH_RUNS_PER_DRAIN;
+        while (end < count && end - first < limit && batch_bytes < PMT_BENCH_BYTES_PER_DRAIN) {
             if (mprotect(bytes + runs[end].offset, runs[end].length, PROT_READ) != 0) return -1;
             batch_bytes += runs[end].length;
             end++;

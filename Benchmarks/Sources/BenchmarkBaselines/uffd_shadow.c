@@ -118,7 +118,7 @@ long pmt_bench_uffd_scan(const pmt_bench_uffd *u, void *base, size_t length, int
 
 struct flush_batch {
     pmt_bench_region regions[PMT_BENCH_RUNS_PER_DRAIN];
-    size_t count, bytes;
+    size_t count, bytes, batches;
 };
 
 static void flush_batch(struct flush_batch *batch) {
@@ -127,6 +127,7 @@ static void flush_batch(struct flush_batch *batch) {
         pmem_flush((const void *)(uintptr_t)batch->regions[i].start, batch->regions[i].end - batch->regions[i].start);
     pmem_drain();
     batch->count = batch->bytes = 0;
+    batch->batches++;
 }
 
 static void queue_region(const pmt_bench_region *region, void *context) {
@@ -135,7 +136,9 @@ static void queue_region(const pmt_bench_region *region, void *context) {
     struct flush_batch *batch = context;
     batch->regions[batch->count++] = *region;
     batch->bytes += region->end - region->start;
-    if (batch->count == PMT_BENCH_RUNS_PER_DRAIN || batch->bytes >= PMT_BENCH_BYTES_PER_DRAIN) flush_batch(batch);
+    // The first region is a batch of its own, as in PmemTrack's sync.
+    size_t limit = batch->batches == 0 ? 1 : PMT_BENCH_RUNS_PER_DRAIN;
+    if (batch->count == limit || batch->bytes >= PMT_BENCH_BYTES_PER_DRAIN) flush_batch(batch);
 }
 
 long pmt_bench_uffd_scan_and_flush(const pmt_bench_uffd *u, void *base, size_t length, pmt_bench_region *vec,

@@ -32,11 +32,15 @@ protocol Flusher: Sendable {
     /// How many bytes the sync engine may flush, holding their locks,
     /// before one drain; a run is never split for it.
     var bytesPerDrain: Int { get }
+    /// Whether the sync engine completes a sync's first run with a drain of
+    /// its own before it starts batching: true where a drain alone is cheap.
+    var drainsFirstRunAlone: Bool { get }
 }
 
 extension Flusher {
     var runsPerDrain: Int { 1 }
     var bytesPerDrain: Int { .max }
+    var drainsFirstRunAlone: Bool { false }
     func drain<Runs: Collection<FlushRun>>(after runs: Runs) -> Result<Void, Errno> { drain() }
 }
 
@@ -60,6 +64,7 @@ struct CacheLineFlusher: Flusher {
     /// holds the locks of runs that wait for their fence.
     var runsPerDrain: Int { 64 }
     var bytesPerDrain: Int { 1 << 20 }
+    var drainsFirstRunAlone: Bool { true }
 }
 
 /// Ordinary files (and DAX files mapped without MAP_SYNC): msync(MS_SYNC) of

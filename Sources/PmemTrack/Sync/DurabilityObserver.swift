@@ -84,4 +84,5 @@ struct ObservedFlusher: Flusher {
 
     var runsPerDrain: Int { underlying.runsPerDrain }
     var bytesPerDrain: Int { underlying.bytesPerDrain }
+    var drainsFirstRunAlone: Bool { underlying.drainsFirstRunAlone }
 }

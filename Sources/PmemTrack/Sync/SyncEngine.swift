@@ -136,23 +136,14 @@ struct SyncEngine: Sendable {
         // flush to finish; together they overlap, and the one drain waits
         // for all of them. With a drain per run nothing is collected: a
         // small sync allocates nothing.
-        var held: [Range<UInt64>] = []
-        var pending: [PendingPiece] = []
-        var pendingBytes = 0
+        var batch = Batch()
         let runsPerDrain = flusher.runsPerDrain
         let bytesPerDrain = flusher.bytesPerDrain
-        let batching = runsPerDrain > 1
-        func drainPending() {
-            tally.lap(.writeProtecting)
-            for i in pending.indices { flush(&pending[i], &tally) }
-            tally.lap(.flushing)
-            if let error = complete(pending, &tally), firstError == nil { firstError = error }
-            pending.removeAll(keepingCapacity: true)
-            pendingBytes = 0
-            for run in held { release(run) }
-            held.removeAll(keepingCapacity: true)
-            tally.lap(.draining)
-        }
+        // A fence costs little alone, so the first run completes by itself
+        // and batching starts with the second: a one-run sync, the commonest
+        // small sync, allocates nothing. (An fdatasync is not cheap alone:
+        // that flusher batches from the first run.)
+        var batching = runsPerDrain > 1 && !flusher.drainsFirstRunAlone
         var cursor = blocks.lowerBound
         while let run = index.firstRun(with: .dirty, in: cursor..<blocks.upperBound) {
             // Step 2.1: lock the run. Ascending order, and no lock below
@@ -176,8 +167,8 @@ struct SyncEngine: Sendable {
                 } else if batching {
                     let claimed = claim(piece, pinned: isPinned)
                     tally.claimed += UInt64(piece.count)
-                    pendingBytes += claimed.bytes.count
-                    pending.append(claimed)
+                    batch.bytes += claimed.bytes.count
+                    batch.pending.append(claimed)
                     collected = true
                 } else {
                     var claimed = claim(piece, pinned: isPinned)
@@ -191,16 +182,23 @@ struct SyncEngine: Sendable {
                 position = piece.upperBound
             }
             if collected {
-                held.append(run)
-                if pending.count >= runsPerDrain || pendingBytes >= bytesPerDrain { drainPending() }
+                batch.held.append(run)
+                if batch.pending.count >= runsPerDrain || batch.bytes >= bytesPerDrain {
+                    if let error = drain(&batch, &tally), firstError == nil { firstError = error }
+                }
             } else {
                 // Every piece complete, or nothing of ours here (another
                 // sync's blocks, or blocks dirtied after our tag): step 2.6.
                 release(run)
             }
             cursor = run.upperBound
+            batching = runsPerDrain > 1
         }
-        if batching && !pending.isEmpty { drainPending() } else { tally.lap(.writeProtecting) }
+        if batching && !batch.pending.isEmpty {
+            if let error = drain(&batch, &tally), firstError == nil { firstError = error }
+        } else {
+            tally.lap(.writeProtecting)
+        }
         if let firstError { throw firstError }
         // A concurrent sync's failed flush of our range, while we ran, is our
         // error too: never a success that another caller was told is false.
@@ -215,6 +213,30 @@ struct SyncEngine: Sendable {
     private func release(_ run: Range<UInt64>) {
         if mutant == .cleanUntagged { cleanUntaggedMutant(run) }
         index.unlock(run)
+    }
+
+    /// The runs whose locks a batching sync holds, and its claimed pieces of
+    /// them that wait for their flushes and the drain.
+    struct Batch {
+        var held: [Range<UInt64>] = []
+        var pending: [PendingPiece] = []
+        var bytes = 0
+    }
+
+    /// Steps 2.4 to 2.6 for a batch: its pieces flushed back to back, one
+    /// drain for all of them, then cleaned and unlocked. Returns the first
+    /// failure.
+    private func drain(_ batch: inout Batch, _ tally: inout SyncTally) -> PmemTrackError? {
+        tally.lap(.writeProtecting)
+        for i in batch.pending.indices { flush(&batch.pending[i], &tally) }
+        tally.lap(.flushing)
+        let error = complete(batch.pending, &tally)
+        batch.pending.removeAll(keepingCapacity: true)
+        batch.bytes = 0
+        for run in batch.held { release(run) }
+        batch.held.removeAll(keepingCapacity: true)
+        tally.lap(.draining)
+        return error
     }
 
     /// A piece of ours between its flush and the drain that makes it durable.
