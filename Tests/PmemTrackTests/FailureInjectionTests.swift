@@ -305,15 +305,30 @@ struct FailureInjectionTests {
     /// the call's name, rather than turn a bug into an error to handle.
     @Test("EFAULT from mprotect traps in a debug build", .tags(.exitTest))
     func badAddressTraps() async {
-        await #expect(processExitsWith: .failure) {
+        // A trap (ud2: SIGILL), not an error thrown or returned.
+        await #expect(processExitsWith: .signal(SIGILL)) {
             try FailureInjectionTests.syncWithFailingMprotect(.badAddress)
         }
     }
 
     @Test("EINVAL from mprotect traps in a debug build", .tags(.exitTest))
     func invalidArgumentTraps() async {
-        await #expect(processExitsWith: .failure) {
+        await #expect(processExitsWith: .signal(SIGILL)) {
             try FailureInjectionTests.syncWithFailingMprotect(.invalidArgument)
+        }
+    }
+
+    @Test("EINVAL from mprotect in pin traps in a debug build", .tags(.exitTest))
+    func invalidArgumentInPinTraps() async {
+        // A trap, not the typed error pin would otherwise throw.
+        await #expect(processExitsWith: .signal(SIGILL)) {
+            let file = TemporaryFile()
+            let map = try TrackedMapping(
+                path: file.path, length: 1 << 20, options: [.create], configuration: .init(tracking: .mprotect))
+            // A thrown error ends the child normally: only the trap passes.
+            _ = try? System.withInjectedFailures([InjectedFailure(syscall: .mprotect, errno: .invalidArgument)]) {
+                () throws(PmemTrackError) in try map.pin(offset: 0, length: 4096)
+            }
         }
     }
 
@@ -323,7 +338,8 @@ struct FailureInjectionTests {
         let map = try TrackedMapping(
             path: file.path, length: 1 << 20, options: [.create], configuration: .init(tracking: .mprotect))
         map.bytes[0] = 1
-        try System.withInjectedFailures([InjectedFailure(syscall: .mprotect, errno: errno)]) {
+        // A thrown error ends the child normally: only the trap passes.
+        _ = try? System.withInjectedFailures([InjectedFailure(syscall: .mprotect, errno: errno)]) {
             () throws(PmemTrackError) in try map.sync()
         }
     }
