@@ -305,15 +305,15 @@ struct FailureInjectionTests {
     /// the call's name, rather than turn a bug into an error to handle.
     @Test("EFAULT from mprotect traps in a debug build", .tags(.exitTest))
     func badAddressTraps() async {
-        // A trap (ud2: SIGILL), not an error thrown or returned.
-        await #expect(processExitsWith: .signal(SIGILL)) {
+        // A trap, not an error thrown or returned.
+        await #expect(processExitsWith: .signal(FailureInjectionTests.trapSignal)) {
             try FailureInjectionTests.syncWithFailingMprotect(.badAddress)
         }
     }
 
     @Test("EINVAL from mprotect traps in a debug build", .tags(.exitTest))
     func invalidArgumentTraps() async {
-        await #expect(processExitsWith: .signal(SIGILL)) {
+        await #expect(processExitsWith: .signal(FailureInjectionTests.trapSignal)) {
             try FailureInjectionTests.syncWithFailingMprotect(.invalidArgument)
         }
     }
@@ -321,7 +321,7 @@ struct FailureInjectionTests {
     @Test("EINVAL from mprotect in pin traps in a debug build", .tags(.exitTest))
     func invalidArgumentInPinTraps() async {
         // A trap, not the typed error pin would otherwise throw.
-        await #expect(processExitsWith: .signal(SIGILL)) {
+        await #expect(processExitsWith: .signal(FailureInjectionTests.trapSignal)) {
             let file = TemporaryFile()
             let map = try TrackedMapping(
                 path: file.path, length: 1 << 20, options: [.create], configuration: .init(tracking: .mprotect))
@@ -330,6 +330,15 @@ struct FailureInjectionTests {
                 () throws(PmemTrackError) in try map.pin(offset: 0, length: 4096)
             }
         }
+    }
+
+    /// The signal a Swift trap raises: `ud2` on x86-64, `brk` on arm64.
+    static var trapSignal: Int32 {
+        #if arch(arm64)
+        SIGTRAP
+        #else
+        SIGILL
+        #endif
     }
 
     /// A sync on the mprotect backend whose write-protect fails with `errno`.
