@@ -165,14 +165,12 @@ struct SyncEngine: Sendable {
                 if mutant == .cleanBeforeProtect {
                     if let error = cleanBeforeProtectMutant(piece), firstError == nil { firstError = error }
                 } else if batching {
-                    let claimed = claim(piece, pinned: isPinned)
-                    tally.claimed += UInt64(piece.count)
+                    let claimed = claim(piece, pinned: isPinned, &tally)
                     batch.bytes += claimed.bytes.count
                     batch.pending.append(claimed)
                     collected = true
                 } else {
-                    var claimed = claim(piece, pinned: isPinned)
-                    tally.claimed += UInt64(piece.count)
+                    var claimed = claim(piece, pinned: isPinned, &tally)
                     tally.lap(.writeProtecting)
                     flush(&claimed, &tally)
                     tally.lap(.flushing)
@@ -254,9 +252,10 @@ struct SyncEngine: Sendable {
     /// A pinned run is flushed but never write-protected or cleaned: an
     /// external writer (the kernel, a device) may store to it at any time
     /// without faulting.
-    private func claim(_ run: Range<UInt64>, pinned: Bool) -> PendingPiece {
+    private func claim(_ run: Range<UInt64>, pinned: Bool, _ tally: inout SyncTally) -> PendingPiece {
         // Step 2.2: the run is ours now.
         index.clear(.toWrite, run)
+        tally.claimed += UInt64(run.count)
 
         // Step 2.3: write-protect before flushing. A store that lands after
         // this faults and waits for our lock, so it is either in the flush

@@ -29,8 +29,8 @@ enum Syscall: String, CaseIterable, Sendable {
 /// fail with `errno`, after the first `skip` of them succeed, `count` times
 /// (nil: every call from then on).
 ///
-/// With `afterTheCall`, the real call runs first and then reports the
-/// failure, as a call that fails part-way does: for `PAGEMAP_SCAN` the
+/// With `afterTheCall` (`PAGEMAP_SCAN` only), the real call runs first and
+/// then reports the failure, as a call that fails part-way does: the
 /// kernel has walked and write-protected pages, and the regions it reported
 /// are lost (the vector is cleared), the worst case of a failed copy-out.
 struct InjectedFailure: Sendable, CustomStringConvertible {
@@ -54,7 +54,10 @@ extension System {
     @inline(__always)
     static func injected(_ syscall: Syscall) -> Errno? {
         #if DEBUG
-        guard let failure = FailureInjection.next(syscall), !failure.afterTheCall else { return nil }
+        guard let failure = FailureInjection.next(syscall) else { return nil }
+        // Only a wrapper that calls injectedFailure(_:) can run the call
+        // first; elsewhere the flag would be silently ignored.
+        precondition(!failure.afterTheCall, "\(syscall.rawValue) does not support failing after the call")
         return failure.errno
         #else
         return nil
