@@ -36,8 +36,18 @@ final class MediaImage: Flusher, @unchecked Sendable {
 
     deinit { munmap(bytes.baseAddress, bytes.count) }
 
+    /// Flush (or drain) calls so far, for the failure schedule.
+    private var calls = 0
+
+    /// Every (100 / failurePercent)-th call fails, starting with the second:
+    /// a fixed schedule rather than a coin, so that a run with few syncs
+    /// (the userfaultfd stress under a loaded machine made as few as 11)
+    /// still sees failures. Which errno is random. Called under `lock`.
     private func injectedFailure() -> Errno? {
-        guard failurePercent > 0, Int.random(in: 0..<100, using: &random) < failurePercent else { return nil }
+        guard failurePercent > 0 else { return nil }
+        calls += 1
+        let period = max(1, 100 / failurePercent)
+        guard calls % period == 2 % period else { return nil }
         return Bool.random(using: &random) ? .ioError : .noSpace
     }
 
@@ -47,9 +57,7 @@ final class MediaImage: Flusher, @unchecked Sendable {
             return .success(())
         }
         let failure: Errno? = lock.withLock {
-            if failurePercent > 0, Int.random(in: 0..<100, using: &random) < failurePercent {
-                return Bool.random(using: &random) ? .ioError : .noSpace
-            }
+            if let failure = injectedFailure() { return failure }
             UnsafeMutableRawBufferPointer(rebasing: bytes[run.range]).copyMemory(from: run.bytes)
             return nil
         }
