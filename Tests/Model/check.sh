@@ -39,6 +39,14 @@ if [ "${1:-}" != "--quick" ]; then
               "-DCOLLECT -DPINS -DSYNCERS=1 -DSYNCS=2" "-DCOLLECT -DPINS -DWRITES=1 -DSYNCERS=2 -DSYNCS=1"
               "-DCOLLECT -DBATCHED -DSYNCERS=2 -DSYNCS=1 -DFLUSH_FAILURES")
 fi
+# ... with the sync's write-back in the collect (WRITEBACK).
+correct+=("-DCOLLECT -DWRITEBACK -DSYNCERS=1 -DSYNCS=2" "-DCOLLECT -DWRITEBACK -DSYNCERS=2 -DSYNCS=1")
+if [ "${1:-}" != "--quick" ]; then
+    correct+=("-DCOLLECT -DWRITEBACK -DSYNCERS=2 -DSYNCS=1 -DFLUSH_FAILURES"
+              "-DCOLLECT -DWRITEBACK -DSYNCERS=2 -DSYNCS=2"
+              "-DCOLLECT -DWRITEBACK -DBATCHED -DSYNCERS=2 -DSYNCS=1 -DFLUSH_FAILURES"
+              "-DCOLLECT -DWRITEBACK -DPINS -DWRITES=1 -DSYNCERS=2 -DSYNCS=1")
+fi
 failed=0
 # Runs mutant $1 with flags $2; fails unless pan finds a counterexample.
 expect_counterexample() {
@@ -81,5 +89,10 @@ collect_mutants=("F -DSYNCERS=2 -DSYNCS=1" "G -DSYNCERS=1 -DSYNCS=2" "G -DSYNCER
                  "C -DSYNCERS=2 -DSYNCS=1")
 for run in "${collect_mutants[@]}"; do
     expect_counterexample "${run%% *}" "-DCOLLECT ${run#* }"
+done
+# J breaks the write-back (two syncers); H, which only says it flushed,
+# must be caught in the write-back too.
+for run in "J -DSYNCERS=2 -DSYNCS=1" "H -DSYNCERS=1 -DSYNCS=2" "H -DSYNCERS=2 -DSYNCS=1"; do
+    expect_counterexample "${run%% *}" "-DCOLLECT -DWRITEBACK ${run#* }"
 done
 exit "$failed"

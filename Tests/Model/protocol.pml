@@ -47,6 +47,14 @@
  * block lock matters: see mutant I. COLLECT combines with FLUSH_FAILURES,
  * BATCHED and PINS (a pin leaves the written bit alone).
  *
+ * WRITEBACK (with COLLECT) models the sync's write-back in the collect:
+ * still under the collect lock, if the syncer reads no block DIRTY (one
+ * read per block, not atomic together), it flushes and drains the blocks
+ * its scan reported instead of publishing them, and they never become
+ * DIRTY. A failed flush publishes the block (DIRTY under its lock), and the
+ * sync then reports the failure without a walk. If it read a block DIRTY,
+ * it publishes everything and walks as without WRITEBACK.
+ *
  * Mutants (compile with -DMUTANT_A etc.; F to I with COLLECT):
  *   A  the sync clears DIRTY and flushes before it write-protects;
  *   B  the fault path runs without the block lock;
@@ -66,6 +74,9 @@
  *      another sync's flush of the block and its clean, and that clean
  *      erases the DIRTY (or TOWRITE) of a store the flush missed (two
  *      syncers).
+ *   J  (with WRITEBACK) the collect releases the collect lock before its
+ *      write-back: a second sync's scan finds clean the blocks the first
+ *      took, and it returns before they are flushed (two syncers).
  * Each must produce a counterexample. So must C with COLLECT (two syncers:
  * with one, every DIRTY block is tagged).
  */
@@ -302,8 +313,30 @@ inline publish(b, cb) {
     fi
 }
 
+#ifdef WRITEBACK
+/* The write-back of a reported block, under the collect lock: flush and
+   drain it; it is then durable, and no longer unpublished. A failed flush
+   publishes it instead, and the sync reports failure. */
+inline write_back(b, cb) {
+    if
+    :: cb ->
+        if
+#ifdef MUTANT_H
+        :: atomic { unpublished[b]--; cb = 0 }        /* "flushed" without flushing */
+#else
+        :: atomic { media[b] = mem[b]; unpublished[b]--; cb = 0 }
+#endif
+#ifdef FLUSH_FAILURES
+        :: failed = 1; publish(b, cb)
+#endif
+        fi
+    :: else -> skip
+    fi
+}
+#endif
+
 /* Step 0: collect. The collect lock is held from before the scan until
-   every reported block is DIRTY. */
+   every reported block is DIRTY (or, WRITEBACK, durable). */
 inline collect() {
     atomic { collecting == 0 -> collecting = 1 };
 #ifdef MUTANT_G
@@ -315,14 +348,35 @@ inline collect() {
     scan(0, c0);        /* ascending */
     scan(1, c1);
 #endif
+#ifdef WRITEBACK
+    d0 = dirty[0];
+    d1 = dirty[1];
+    if
+    :: !d0 && !d1 ->
+        wrote_back = 1;
+#ifdef MUTANT_J
+        collecting = 0;
+#endif
+        write_back(0, c0);
+        write_back(1, c1)
+    :: else -> wrote_back = 0
+    fi;
+#endif
 #ifdef MUTANT_F
     collecting = 0;
     publish(0, c0);
     publish(1, c1)
 #else
-    publish(0, c0);
+    publish(0, c0);     /* WRITEBACK: only what was not written back */
     publish(1, c1);
+#ifdef MUTANT_J
+    if
+    :: !wrote_back -> collecting = 0
+    :: else -> skip
+    fi
+#else
     collecting = 0
+#endif
 #endif
 }
 #endif
@@ -339,6 +393,9 @@ proctype syncer() {
 #ifdef COLLECT
     bit c0, c1;     /* the scan's reports, not yet published */
 #endif
+#ifdef WRITEBACK
+    bit d0, d1, wrote_back;
+#endif
     do
     :: round < SYNCS ->
         failed = 0;
@@ -346,6 +403,13 @@ proctype syncer() {
         atomic { obligation0 = mem[0]; obligation1 = mem[1] };
 #ifdef COLLECT
         collect();
+#endif
+#ifdef WRITEBACK
+        /* A failed write-back reports its failure without a walk. */
+        if
+        :: wrote_back && failed -> goto done
+        :: else -> skip
+        fi;
 #endif
         tag(0);
         tag(1);
@@ -375,6 +439,9 @@ proctype syncer() {
 #endif
         /* Step 3: a sync that reports success has flushed every store
            that completed before it began. */
+#ifdef WRITEBACK
+done:
+#endif
         assert(failed || (media[0] >= obligation0 && media[1] >= obligation1));
         round++
     :: else -> break

@@ -101,7 +101,9 @@ struct ProtocolInterleavingTests {
         let bPaused = PausePoint(1), aPaused = PausePoint(2)
         let firstTag = FirstOnly(), firstProtect = FirstOnly()
         let events = Mutex<[String]>([])
-        let hook = SyncHook { step in
+        // The walk's interleaving: on userfaultfd too, the sync publishes
+        // what it collects instead of writing it back in the collect.
+        let hook = SyncHook(walksEverything: true) { step in
             switch step {
             case .tagged where firstTag.claim(): bPaused.arrive(1)
             case .protected where firstProtect.claim(): aPaused.arrive(2)
@@ -146,7 +148,9 @@ struct ProtocolInterleavingTests {
         let request = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
         let locked = Mutex<Range<UInt64>?>(nil)
         let writerActive = Atomic(true)
-        let hook = SyncHook { step in
+        // The walk's interleaving: on userfaultfd too, the sync publishes
+        // what it collects instead of writing it back in the collect.
+        let hook = SyncHook(walksEverything: true) { step in
             switch step {
             case .locked(let run) where writerActive.load(ordering: .relaxed):
                 // A livelocking sync would step forever; stop interfering

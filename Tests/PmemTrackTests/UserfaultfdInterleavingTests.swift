@@ -75,6 +75,16 @@ extension UserfaultfdInterleavingTests {
         #expect(events.first == "B returned", "the mutant is caught: B returned before the flush")
     }
 
+    /// Sync A writes block 6 back in its collect, which the race above
+    /// exercises; the mutant writes back after releasing the collect lock,
+    /// and the same interleaving catches it.
+    @Test("the interleaving catches a collect that writes back after releasing its lock")
+    func catchesWriteBackAfterRelease() throws {
+        let (events, bWaited) = try Self.collectRace(mutant: .writeBackAfterRelease)
+        #expect(!bWaited)
+        #expect(events.first == "B returned", "the mutant is caught: B returned before the flush")
+    }
+
     /// A store to a clean page lands between the scan and the write-protect.
     /// With a scan that protects as it reports, the page stays written in
     /// the kernel and the next sync flushes it; with a separate protect (the
@@ -142,7 +152,9 @@ extension UserfaultfdInterleavingTests {
         let flushes = Mutex<[String]>([])
         let pause = PausePoint(1)
         let once = FirstOnly()
-        let hook = SyncHook { step in
+        // The race is in the walk's flush-to-clean window, so A publishes
+        // what it collects instead of writing it back in the collect.
+        let hook = SyncHook(walksEverything: true) { step in
             if case .flushed(let run) = step {
                 flushes.withLock { $0.append("\(run)") }
                 if once.claim() { pause.arrive(1) }

@@ -33,12 +33,22 @@ enum ProtocolMutant: Sendable, CaseIterable {
     /// erases the DIRTY bit of a store it never flushed, which the collect
     /// has already taken out of the kernel's written set.
     case publishWithoutBlockLock
+    /// (j) userfaultfd: the sync's write-back of the blocks its scan
+    /// reported runs after the collect lock is released. A concurrent
+    /// sync's scan finds them clean and returns before they are durable.
+    case writeBackAfterRelease
+
+    /// Mutants of the publish, which a sync reaches only when it publishes
+    /// what it collected instead of writing it back under the collect lock:
+    /// with one of them the sync engine never writes back in the collect.
+    var breaksThePublish: Bool { self == .publishAfterRelease || self == .publishWithoutBlockLock }
 
     /// The backends whose code the mutant changes.
     var backends: [TrackedMapping.TrackingMode] {
         switch self {
         case .cleanBeforeProtect, .unlockedFault, .cleanUntagged: [.mprotect]
-        case .publishAfterRelease, .scanThenProtect, .cleanWithoutFlush, .publishWithoutBlockLock: [.userfaultfd]
+        case .publishAfterRelease, .scanThenProtect, .cleanWithoutFlush, .publishWithoutBlockLock, .writeBackAfterRelease:
+            [.userfaultfd]
         }
     }
 }

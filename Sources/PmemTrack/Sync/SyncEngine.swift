@@ -8,6 +8,10 @@ import SystemPackage
 /// 0. **Collect.** The tracker moves the blocks the kernel saw written into
 ///    DIRTY, write-protecting their pages again (userfaultfd; nothing to do
 ///    for mprotect, whose fault path sets DIRTY before a store lands).
+///    When the index holds no DIRTY block in the range, the userfaultfd
+///    collect instead hands the reported runs to the sync, which flushes and
+///    drains them while the collect lock is still held; they never enter
+///    the index, and steps 1 and 2 find nothing (see `writeBack`).
 /// 1. **Tag.** Copy DIRTY to TOWRITE over the range. TOWRITE is this sync's
 ///    flush set: blocks dirtied later are not in it, so a writer that keeps
 ///    dirtying blocks cannot keep the sync busy.
@@ -56,7 +60,9 @@ import SystemPackage
 ///
 /// ## Cost
 /// The collect (userfaultfd: one PAGEMAP_SCAN walk of the range, about 1 ns
-/// per page plus 0.05 µs per written page), then O(k · log₆₄ N) index work
+/// per page plus 0.05 µs per written page); with the write-back, one
+/// search of the index, and one flush per reported run and one drain per
+/// ``Flusher/runsPerDrain`` runs. Otherwise O(k · log₆₄ N) index work
 /// for k dirty blocks of N, one mprotect (mprotect backend) and one flush
 /// per run of adjacent dirty blocks, and one drain per
 /// ``Flusher/runsPerDrain`` runs.
@@ -108,7 +114,20 @@ struct SyncEngine: Sendable {
         // sync then promises nothing. (A no-op for mprotect, whose faults set
         // DIRTY themselves.)
         let collected = observer?.collectsWholeMapping == true ? 0..<index.blockCount : blocks
-        if case .failure(let error) = tracker.collect(collected, reprotect: true) { throw error }
+        if writesBackInCollect {
+            // Step 0 with write-back (see `writeBack`). A failed write-back
+            // has published DIRTY what it could not make durable, and the
+            // index held nothing else DIRTY in the range: the walk would
+            // only retry what just failed, so the sync reports the failure.
+            var writeBackError: PmemTrackError?
+            let result = tracker.collect(collected) { reported in
+                writeBack(reported, of: blocks, &tally, &writeBackError)
+            }
+            if case .failure(let error) = result { throw error }
+            if let writeBackError { throw writeBackError }
+        } else if case .failure(let error) = tracker.collect(collected, reprotect: true) {
+            throw error
+        }
         // The index now holds every block written before this call, and no
         // block lock is held: the moment the crash lab looks at them.
         if let observer { observer.syncDidCollect() }
@@ -205,6 +224,85 @@ struct SyncEngine: Sendable {
         if let error = failures.failure(after: failuresBefore, overlapping: start..<end) { throw error }
     }
 
+    /// Whether step 0 may write back what it collects. Not for the crash
+    /// lab's recorder, which reads the sync's dirty blocks from the index
+    /// after the collect; not for tests that drive the walk; not for the
+    /// mutants of the publish, which only the walk reaches.
+    private var writesBackInCollect: Bool {
+        observer == nil && hook?.walksEverything != true && mutant?.breaksThePublish != true
+    }
+
+    /// Step 0's write-back (userfaultfd), run under the collect lock with
+    /// the runs the scan reported and re-protected. If the index holds no
+    /// DIRTY block in the sync's range, nothing but these runs needs
+    /// flushing, and no other thread can reach them: the kernel resolves
+    /// stores without waiting for anyone, a later store is in the kernel's
+    /// written set again, and every other collect waits for the collect
+    /// lock. So they are flushed and drained here, batched as the walk
+    /// batches them, and never enter the index: none of the walk's tag,
+    /// lock, claim, clean and unlock per run. The collect lock is what makes
+    /// this safe: a concurrent sync's scan, which finds these pages clean,
+    /// runs only after they are durable (or DIRTY, if their flush failed).
+    /// The COLLECT model's WRITEBACK variant checks this; its mutant J,
+    /// and ``ProtocolMutant/writeBackAfterRelease``, write back after
+    /// releasing the lock.
+    ///
+    /// With DIRTY blocks in the range (a pin, a failed flush, a fork) the
+    /// runs are published instead and the walk flushes everything: a
+    /// reported block might also be one of them, and would be flushed twice.
+    ///
+    /// Returns the runs that are not durable, to be published DIRTY; their
+    /// failure goes to `firstError` and the ``FailureLog``.
+    private func writeBack(
+        _ reported: [Range<UInt64>], of blocks: Range<UInt64>, _ tally: inout SyncTally,
+        _ firstError: inout PmemTrackError?
+    ) -> [Range<UInt64>] {
+        guard index.firstRun(with: .dirty, in: blocks) == nil else { return reported }
+        tally.lap(.collecting)
+        var unflushed: [Range<UInt64>] = []
+        // As in the walk: a first run alone where a drain alone is cheap.
+        var runsPerDrain = flusher.drainsFirstRunAlone ? 1 : flusher.runsPerDrain
+        var start = reported.startIndex
+        while start < reported.endIndex {
+            var end = start
+            var bytes = 0
+            var failedFlushes: [(run: Int, errno: Errno)] = []
+            while end < reported.endIndex && end - start < runsPerDrain && bytes < flusher.bytesPerDrain {
+                let run = flushRun(reported[end])
+                if case .failure(let errno) = flushResult(run) { failedFlushes.append((end, errno)) }
+                tally.flushCalls += 1
+                bytes += run.bytes.count
+                end += 1
+            }
+            tally.lap(.flushing)
+            let drained = flusher.drain(after: reported[start..<end].lazy.map(flushRun))
+            tally.drains += 1
+            for i in start..<end {
+                let run = reported[i]
+                var outcome = drained
+                if let failed = failedFlushes.first(where: { $0.run == i }) { outcome = .failure(failed.errno) }
+                let bytes = flushRun(run).range
+                switch outcome {
+                case .success:
+                    tally.blocksFlushed += UInt64(run.count)
+                    tally.bytesFlushed += UInt64(bytes.count)
+                    pause(.flushed(run))
+                case .failure(let errno):
+                    // The kernel's written bit is gone: DIRTY is now the
+                    // only record of these stores.
+                    tally.flushFailures += 1
+                    unflushed.append(run)
+                    failures.record(errno, range: bytes)
+                    if firstError == nil { firstError = .flushFailed(errno, range: bytes) }
+                }
+            }
+            tally.lap(.draining)
+            start = end
+            runsPerDrain = flusher.runsPerDrain
+        }
+        return unflushed
+    }
+
     /// Step 2.6: unlock a run whose pieces are all complete. A writer
     /// waiting in the fault handler now dirties its block again and makes
     /// it writable.
@@ -278,9 +376,13 @@ struct SyncEngine: Sendable {
     /// Step 2.4 for a claimed piece, its locks still held: start its
     /// write-back. Durable only after the drain in `complete`.
     private func flush(_ piece: inout PendingPiece, _ tally: inout SyncTally) {
-        let result = mutant == .cleanWithoutFlush ? .success(()) : flusher.flush(piece.run)
         tally.flushCalls += 1
-        if case .failure(let errno) = result { piece.flushError = errno }
+        if case .failure(let errno) = flushResult(piece.run) { piece.flushError = errno }
+    }
+
+    /// The flusher's flush of `run`; the mutant only says it flushed.
+    private func flushResult(_ run: FlushRun) -> Result<Void, Errno> {
+        mutant == .cleanWithoutFlush ? .success(()) : flusher.flush(run)
     }
 
     /// The bytes of `run`, cut at the mapping's end.

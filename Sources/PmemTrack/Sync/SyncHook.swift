@@ -14,4 +14,13 @@ enum SyncStep: Sendable, Hashable {
 /// each step then costs one branch on a nil optional.
 struct SyncHook: Sendable {
     let pause: @Sendable (SyncStep) -> Void
+    /// Whether syncs skip the userfaultfd collect's write-back, so that
+    /// every block they collect is published DIRTY and goes through the
+    /// walk: for tests of the walk's interleavings on that backend.
+    let walksEverything: Bool
+
+    init(walksEverything: Bool = false, pause: @escaping @Sendable (SyncStep) -> Void) {
+        self.pause = pause
+        self.walksEverything = walksEverything
+    }
 }

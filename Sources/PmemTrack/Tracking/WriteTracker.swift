@@ -41,6 +41,20 @@ protocol WriteTracker: AnyObject, Sendable {
     /// A no-op for the mprotect backend, whose faults set DIRTY themselves.
     func collect(_ blocks: Range<UInt64>, reprotect: Bool) -> Result<Void, PmemTrackError>
 
+    /// The collect step of a sync, with write-back: as
+    /// `collect(blocks, reprotect: true)`, except that, while the backend
+    /// still holds what excludes concurrent collects (the userfaultfd
+    /// backend's collect lock), `writeBack` receives the runs the scan
+    /// reported, ascending and coalesced, and returns those it did not make
+    /// durable. Only those are then published DIRTY. A concurrent collect
+    /// of the same blocks therefore returns only after they are durable or
+    /// DIRTY. `writeBack` is not called when the scan failed (everything it
+    /// may have re-protected is published) or reported nothing.
+    /// A no-op for the mprotect backend.
+    func collect(
+        _ blocks: Range<UInt64>, writingBack writeBack: (_ reported: [Range<UInt64>]) -> [Range<UInt64>]
+    ) -> Result<Void, PmemTrackError>
+
     /// Makes `blocks` read-only, so that the next store to them is seen.
     /// Called with their locks held, after a collect over them.
     func writeProtect(_ blocks: Range<UInt64>) -> Result<Void, Errno>

@@ -78,6 +78,11 @@ final class ProtectionTracker: WriteTracker, @unchecked Sendable {
     /// Nothing to collect: the fault handler sets DIRTY before the store.
     func collect(_ blocks: Range<UInt64>, reprotect: Bool) -> Result<Void, PmemTrackError> { .success(()) }
 
+    /// Nothing to collect: faults set DIRTY before a store lands.
+    func collect(
+        _ blocks: Range<UInt64>, writingBack writeBack: ([Range<UInt64>]) -> [Range<UInt64>]
+    ) -> Result<Void, PmemTrackError> { .success(()) }
+
     func writeProtect(_ blocks: Range<UInt64>) -> Result<Void, Errno> {
         let result = protect(blocks, PROT_READ)
         if case .failure = result { protectFailures.add(1) }

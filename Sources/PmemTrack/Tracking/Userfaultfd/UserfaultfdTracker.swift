@@ -34,6 +34,14 @@ import Glibc
 /// mutant F (Tests/Model), the interleaving test and the stress mutant
 /// ``ProtocolMutant/publishAfterRelease``.
 ///
+/// A sync's collect usually does more under the lock: when the index holds
+/// nothing DIRTY in its range, the sync flushes and drains the reported
+/// runs there (``WriteTracker/collect(_:writingBack:)``), and only what
+/// failed is published. B's scan then waits until A's blocks are durable.
+/// Tests: the model's `WRITEBACK` variant and its mutant J, the same
+/// interleaving test, and the stress mutant
+/// ``ProtocolMutant/writeBackAfterRelease``.
+///
 /// ## fork
 /// A child of fork loses the registration (the kernel resets it), and the
 /// inherited pagemap descriptor still reads the parent's memory. So every
@@ -197,10 +205,25 @@ final class UserfaultfdTracker: WriteTracker, @unchecked Sendable {
     }
 
     func collect(_ blocks: Range<UInt64>, reprotect: Bool) -> Result<Void, PmemTrackError> {
+        collect(blocks, reprotect: reprotect) { $0 }
+    }
+
+    func collect(
+        _ blocks: Range<UInt64>, writingBack writeBack: ([Range<UInt64>]) -> [Range<UInt64>]
+    ) -> Result<Void, PmemTrackError> {
+        collect(blocks, reprotect: true, writeBack)
+    }
+
+    /// Scan, write back, publish. `writeBack` returns the runs it did not
+    /// make durable; `{ $0 }` publishes everything.
+    private func collect(
+        _ blocks: Range<UInt64>, reprotect: Bool, _ writeBack: ([Range<UInt64>]) -> [Range<UInt64>]
+    ) -> Result<Void, PmemTrackError> {
         guard !blocks.isEmpty else { return .success(()) }
         let hook = self.hook.withLock { $0 }
-        // The collect lock is held from the scan until its blocks are DIRTY
-        // (see the type's documentation); the mutant releases it before.
+        // The collect lock is held from the scan until its blocks are
+        // durable or DIRTY (see the type's documentation); the mutants
+        // release it before.
         let (reported, result) = kernel.withLock { kernel -> ([Range<UInt64>], Result<Void, PmemTrackError>) in
             if kernel.generation != pmt_fork_generation() { rearmInChild(&kernel) }
             if let broken = kernel.broken {
@@ -208,15 +231,15 @@ final class UserfaultfdTracker: WriteTracker, @unchecked Sendable {
                 return ([], .failure(.system(broken, operation: "userfaultfd re-arm after fork")))
             }
             let (reported, result) = scan(blocks, reprotect: reprotect, kernel: kernel, hook: hook)
-            if mutant == .publishAfterRelease { return (reported, result) }
+            if mutant == .publishAfterRelease || mutant == .writeBackAfterRelease { return (reported, result) }
             if mutant != .scanThenProtect { hook?.pause(.scanned(blocks)) }
-            publish(reported)
+            publish(reported, writingBack: writeBack, if: result.isSuccess)
             return ([], result)
         }
-        if mutant == .publishAfterRelease {
+        if mutant == .publishAfterRelease || mutant == .writeBackAfterRelease {
             hook?.pause(.scanned(blocks))
             Self.widenMutantWindow()
-            publish(reported)
+            publish(reported, writingBack: writeBack, if: mutant == .writeBackAfterRelease && result.isSuccess)
         }
         return result
     }
@@ -278,10 +301,22 @@ final class UserfaultfdTracker: WriteTracker, @unchecked Sendable {
     /// as the fault path's lock → DIRTY → writable → unlock does for
     /// mprotect. Lock order: collect lock, then block locks ascending; a sync
     /// never waits for the collect lock while it holds a block lock.
-    private func publish(_ runs: [Range<UInt64>]) {
-        var firstWrites: UInt64 = 0
-        for run in runs { firstWrites += markDirty(run) }
+    ///
+    /// Before publishing, `writeBack` may make some of the runs durable
+    /// (see ``WriteTracker/collect(_:writingBack:)``); those are first
+    /// writes too, and are never published.
+    private func publish(
+        _ reported: [Range<UInt64>], writingBack writeBack: ([Range<UInt64>]) -> [Range<UInt64>], if writesBack: Bool
+    ) {
+        guard !reported.isEmpty else { return }
+        let unflushed = writesBack ? writeBack(reported) : reported
+        var firstWrites = Self.blockCount(reported) - Self.blockCount(unflushed)
+        for run in unflushed { firstWrites += markDirty(run) }
         if firstWrites != 0 { faults.add(firstWrites) }
+    }
+
+    private static func blockCount(_ runs: [Range<UInt64>]) -> UInt64 {
+        runs.reduce(0) { $0 + UInt64($1.count) }
     }
 
     /// Sets DIRTY on `run` under its block locks (see ``publish(_:)``);
@@ -328,4 +363,10 @@ final class UserfaultfdTracker: WriteTracker, @unchecked Sendable {
     }
 
     func setHook(_ hook: TrackerHook?) { self.hook.withLock { $0 = hook } }
+}
+
+extension Result {
+    fileprivate var isSuccess: Bool {
+        if case .success = self { true } else { false }
+    }
 }
