@@ -30,10 +30,14 @@ extension UserfaultfdInterleavingTests {
     /// stops before marking it DIRTY. Sync B of the same range must not
     /// return before A has flushed block 6. Returns B's view of the order,
     /// and whether B was seen waiting (for the collect lock or a block lock).
-    static func collectRace(mutant: ProtocolMutant?) throws -> (events: [String], bWaited: Bool) {
+    /// With `walksEverything`, A publishes block 6 and its walk flushes
+    /// it; otherwise A writes it back in its collect.
+    static func collectRace(
+        mutant: ProtocolMutant?, walksEverything: Bool = false
+    ) throws -> (events: [String], bWaited: Bool) {
         let file = TemporaryFile()
         let events = Mutex<[String]>([])
-        let hook = SyncHook { step in
+        let hook = SyncHook(walksEverything: walksEverything) { step in
             if case .flushed(let run) = step { events.withLock { $0.append("flushed \(run)") } }
         }
         let map = try TrackedMapping.forTesting(
@@ -59,9 +63,11 @@ extension UserfaultfdInterleavingTests {
         return (events.withLock { $0 }, bWaited)
     }
 
-    @Test("a sync whose scan finds a block another sync's scan took waits until that sync has flushed it")
-    func concurrentCollectWaits() throws {
-        let (events, bWaited) = try Self.collectRace(mutant: nil)
+    @Test(
+        "a sync whose scan finds a block another sync's scan took waits until that sync has flushed it",
+        arguments: [false, true])
+    func concurrentCollectWaits(walksEverything: Bool) throws {
+        let (events, bWaited) = try Self.collectRace(mutant: nil, walksEverything: walksEverything)
         #expect(bWaited, "B's collect must wait for A's to publish")
         #expect(events == ["flushed 6..<7", "B returned"])
     }
