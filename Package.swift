@@ -116,6 +116,9 @@ let package = Package(
             dependencies: [
                 "PmemTrack",
                 "CPmemTrack",
+                // The bad-input table has the crash lab's arguments as rows
+                // (and runs the built `pmemtrack` tool for the tool's).
+                "PmemTrackCrashLab",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),

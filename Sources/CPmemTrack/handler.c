@@ -31,6 +31,22 @@ static inline void pause_at(pmt_region *region, pmt_fault_step step, uint64_t bl
     if (__builtin_expect(hook != NULL, 0)) hook(region->fault_hook_context, step, block);
 }
 
+/// The fault path's mprotect to PROT_READ | PROT_WRITE, or the failure a
+/// test injected (pmt_region_inject_fault_mprotect_failures): -1 with errno
+/// set, as mprotect fails.
+static inline int make_writable(pmt_region *region, void *start, size_t length) {
+    if (__builtin_expect(atomic_load_explicit(&region->injected_mprotect_failures, memory_order_relaxed) != 0, 0)) {
+        uint32_t left = atomic_load_explicit(&region->injected_mprotect_failures, memory_order_acquire);
+        while (left != 0 && !atomic_compare_exchange_weak_explicit(&region->injected_mprotect_failures, &left, left - 1,
+                                                                   memory_order_acquire, memory_order_acquire)) {}
+        if (left != 0) {
+            errno = atomic_load_explicit(&region->injected_mprotect_errno, memory_order_relaxed);
+            return -1;
+        }
+    }
+    return mprotect(start, length, PROT_READ | PROT_WRITE);
+}
+
 static inline size_t protect_length(const pmt_region *region, uint64_t first, uint64_t count) {
     size_t start = (size_t)first << region->block_shift;
     size_t end = (size_t)(first + count) << region->block_shift;
@@ -49,7 +65,7 @@ static bool degrade(pmt_region *region) {
     pmt_lock_range(region->index, 0, region->nblocks);
     // DIRTY before writable, as on the normal path.
     pmt_index_set_range(region->index, PMT_TAG_DIRTY, 0, region->nblocks);
-    bool ok = mprotect((void *)region->base, region->length, PROT_READ | PROT_WRITE) == 0;
+    bool ok = make_writable(region, (void *)region->base, region->length) == 0;
     if (ok) atomic_fetch_add(&region->degraded_events, 1);
     pmt_unlock_range(region->index, 0, region->nblocks);
     return ok;
@@ -82,7 +98,7 @@ static int coarsen(pmt_region *region, uint64_t block) {
     pmt_lock_range(index, lo, hi - lo);
     pmt_index_set_range(index, PMT_TAG_DIRTY, lo, hi - lo);
     void *start = (void *)(region->base + ((size_t)lo << region->block_shift));
-    int rc = mprotect(start, protect_length(region, lo, hi - lo), PROT_READ | PROT_WRITE);
+    int rc = make_writable(region, start, protect_length(region, lo, hi - lo));
     int err = errno;
     if (rc == 0) {
         atomic_fetch_add(&region->write_faults, 1);
@@ -120,7 +136,7 @@ static int handle_in_region(pmt_region *region, uintptr_t addr) {
     // Writable unconditionally, even if DIRTY was already set: a block whose
     // flush failed stays DIRTY but was write-protected.
     void *start = (void *)(region->base + ((size_t)block << region->block_shift));
-    int rc = mprotect(start, protect_length(region, block, 1), PROT_READ | PROT_WRITE);
+    int rc = make_writable(region, start, protect_length(region, block, 1));
     int err = errno;
     if (rc == 0) {
         atomic_fetch_add(&region->write_faults, 1);
@@ -145,6 +161,16 @@ int pmt_handle_write_fault(uintptr_t addr) {
 void pmt_set_fault_hook(pmt_region *region, pmt_fault_hook hook, void *context) {
     region->fault_hook_context = context;
     atomic_store_explicit(&region->fault_hook, hook, memory_order_release);
+}
+
+void pmt_region_inject_fault_mprotect_failures(pmt_region *region, int error, uint32_t count) {
+    atomic_store_explicit(&region->injected_mprotect_errno, error, memory_order_relaxed);
+    // Release: a fault that sees the count sees the errno.
+    atomic_store_explicit(&region->injected_mprotect_failures, count, memory_order_release);
+}
+
+uint32_t pmt_region_injected_fault_mprotect_failures(const pmt_region *region) {
+    return atomic_load(&region->injected_mprotect_failures);
 }
 
 // MARK: Classifying the fault

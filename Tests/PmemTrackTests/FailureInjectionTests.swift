@@ -1,3 +1,4 @@
+import CPmemTrack
 import Foundation
 import Synchronization
 import SystemPackage
@@ -6,9 +7,17 @@ import Testing
 
 /// Every system call the library makes, failed on demand through the
 /// ``System`` layer (debug builds), on the paths that make it, on both
-/// backends. Each case checks what the caller is told, that no DIRTY bit is
-/// lost, that a media oracle finds every store durable once the failure
-/// stops, and that the mapping then works as before.
+/// backends; and the SIGSEGV handler's own mprotect, which is C in a signal
+/// handler, failed through its region's test hook. Each case checks what the
+/// caller is told, that no DIRTY bit is lost, that a media oracle finds
+/// every store durable once the failure stops, and that the mapping then
+/// works as before.
+///
+/// `UFFDIO_WRITEPROTECT` has no row: the library itself never issues it.
+/// Arming a userfaultfd mapping and re-protecting what a sync collects are
+/// both `PAGEMAP_SCAN` with `PM_SCAN_WP_MATCHING` (`PagemapScan.arm` and
+/// `run(_:protect:report:)`, rows below), and pins need no protection change
+/// on that backend. Its only caller is the `scanThenProtect` protocol mutant.
 @Suite("Injected system-call failures")
 struct FailureInjectionTests {
     static let block = 4096
@@ -236,13 +245,15 @@ struct FailureInjectionTests {
 
     /// Opening a mapping: each call on the way fails, and the caller is told
     /// which; nothing is left mapped or open, and the next open works.
-    @Test("open, pmem_map_file, madvise and the userfaultfd set-up failing", arguments: [
+    @Test("open, pmem_map_file, madvise and the userfaultfd set-up and arming failing", arguments: [
         (Syscall.pmemMapFile, TrackedMapping.TrackingMode.mprotect, false),
         (.open, .mprotect, false),
         (.madvise, .mprotect, true),
         (.userfaultfdAPI, .userfaultfd, false),
         (.userfaultfdRegister, .userfaultfd, false),
         (.userfaultfd, .userfaultfd, false),
+        // Arming: the scan that write-protects the whole new registration.
+        (.pagemapScan, .userfaultfd, false),
     ])
     func openFailure(syscall: Syscall, tracking: TrackedMapping.TrackingMode, randomAccess: Bool) throws {
         if tracking == .userfaultfd && !Backends.userfaultfdAvailable { return }
@@ -260,6 +271,8 @@ struct FailureInjectionTests {
             #expect(operation == syscall.rawValue)
         } catch .trackingUnavailable(.mappingRefused(let errno)) {
             #expect(syscall == .userfaultfdRegister && errno == .noMemory)
+        } catch .trackingUnavailable(.noPagemapScan(let errno)) {
+            #expect(syscall == .pagemapScan && errno == .noMemory)
         } catch {
             Issue.record("\(syscall.rawValue): unexpected \(error)")
         }
@@ -298,6 +311,140 @@ struct FailureInjectionTests {
         again.bytes[3 * Self.block] = 0x5A
         #expect(again.dirtyRanges() == [3 * Self.block..<4 * Self.block])
         #expect(try again.sync().blocks == 1)
+    }
+
+    // MARK: The SIGSEGV handler's mprotect
+
+    /// The mprotect tracker of `fixture`, whose fault path takes injected failures.
+    static func tracker(_ fixture: Fixture) throws -> ProtectionTracker {
+        try #require(fixture.map.tracker as? ProtectionTracker)
+    }
+
+    /// ENOMEM from the fault path's mprotect: the process is out of VMAs.
+    /// The degrade path runs instead of failing the store: every block
+    /// DIRTY, the whole mapping writable, one degraded event; the next sync
+    /// flushes everything and tracking is precise again. Run through
+    /// pmt_handle_write_fault, the handler's own path, so that a broken
+    /// degrade fails this test instead of killing the test process; the
+    /// exit test below makes real stores.
+    @Test("ENOMEM from the SIGSEGV handler's mprotect degrades: every block DIRTY, nothing lost")
+    func faultPathNoMemoryDegrades() throws {
+        let fixture = try Fixture(tracking: .mprotect)
+        fixture.write([1, 2], value: 0x10)
+        try fixture.map.sync()
+        let tracker = try Self.tracker(fixture)
+        let before = fixture.map.statistics
+        tracker.injectFaultPathFailures(.noMemory, count: 1)
+        let address = UInt(bitPattern: fixture.map.bytes.baseAddress! + 10 * Self.block)
+        #expect(pmt_handle_write_fault(address) == 1, "the degrade path did not make the block writable")
+        #expect(tracker.pendingFaultPathFailures == 0, "the fault path never reached the injected failure")
+        // Cleared whatever happened: a failure left for the real stores
+        // below would kill the test process instead of failing this test.
+        tracker.injectFaultPathFailures(.noMemory, count: 0)
+        let degraded = fixture.map.statistics
+        #expect(degraded.mprotect?.degradedEvents == (before.mprotect?.degradedEvents ?? 0) + 1)
+        #expect(fixture.map.dirtyRanges() == [0..<fixture.length], "degrading marks every block DIRTY")
+        // The whole mapping is writable: these stores fault no more.
+        fixture.write([10] + Self.written, value: 0x11)
+        #expect(fixture.map.statistics.writeFaults == degraded.writeFaults)
+        try Self.expectRecovery(fixture, written: [10] + Self.written, "ENOMEM in the fault path")
+        // Precise again: one store, one block.
+        fixture.write([20], value: 0x12)
+        #expect(fixture.dirtyBlocks == [20])
+    }
+
+    /// A failure the fault path cannot recover from: any errno but ENOMEM,
+    /// or ENOMEM that even the degrade's one mprotect over the whole mapping
+    /// meets. The path reports it (-1: the handler then lets the fault
+    /// through to the previous handler, see the exit tests below) and never
+    /// leaves the block clean: DIRTY is set before the mprotect, and stays.
+    /// The block stays read-only, so the next store is seen again.
+    @Test("a failure of the SIGSEGV handler's mprotect it cannot recover from leaves the block DIRTY and read-only",
+          arguments: [(Errno.permissionDenied, UInt32(1)), (.invalidArgument, 1), (.noMemory, 2)])
+    func faultPathUnrecoverable(errno: Errno, count: UInt32) throws {
+        let fixture = try Fixture(tracking: .mprotect)
+        fixture.write([1], value: 0x20)
+        try fixture.map.sync()
+        let tracker = try Self.tracker(fixture)
+        let before = fixture.map.statistics
+        tracker.injectFaultPathFailures(errno, count: count)
+        let address = UInt(bitPattern: fixture.map.bytes.baseAddress! + 10 * Self.block)
+        #expect(pmt_handle_write_fault(address) == -1, "\(errno) reported as handled")
+        #expect(tracker.pendingFaultPathFailures == 0, "the fault path never reached the injected failure")
+        tracker.injectFaultPathFailures(errno, count: 0)   // as above: none may reach a real store
+        let after = fixture.map.statistics
+        #expect(after.writeFaults == before.writeFaults, "a failed fault counted as a write")
+        #expect(after.mprotect?.degradedEvents == before.mprotect?.degradedEvents, "a failed degrade counted")
+        #expect(fixture.dirtyBlocks.contains(10), "the block was left clean")
+        if errno != .noMemory { #expect(fixture.dirtyBlocks == [10]) }
+        // Still read-only: a real store faults, and now succeeds.
+        fixture.write([10], value: 0x21)
+        #expect(fixture.map.statistics.writeFaults == before.writeFaults + 1, "the block was left writable")
+        try Self.expectRecovery(fixture, written: [10], "\(errno) in the fault path")
+    }
+
+    /// Stores through the real SIGSEGV handler in a child process: ENOMEM
+    /// from the block's mprotect, and from coarsening's (under a VMA budget
+    /// of 0, process-wide, hence the child), both degrade; the stores land
+    /// and the media holds them after a sync.
+    @Test("ENOMEM from the SIGSEGV handler's mprotect, block and coarsening, degrades under real stores", .tags(.exitTest))
+    func faultPathNoMemoryRealStores() async {
+        await #expect(processExitsWith: .success) {
+            for coarsening in [false, true] {
+                if coarsening { pmt_set_vma_budget(0) }
+                let fixture = try Fixture(tracking: .mprotect)
+                unlink(fixture.file.path)   // The child may die before deinitializers run.
+                // DIRTY blocks for coarsening to extend towards; under the
+                // budget, the store to block 3 coarsens over block 2.
+                fixture.write([1, 3], value: 0x30)
+                #expect(fixture.map.statistics.mprotect?.coarsenedBlocks == (coarsening ? 1 : 0))
+                let tracker = try Self.tracker(fixture)
+                let before = fixture.map.statistics
+                tracker.injectFaultPathFailures(.noMemory, count: 1)
+                fixture.write([5], value: 0x31)
+                #expect(tracker.pendingFaultPathFailures == 0, "coarsening \(coarsening): no failure was injected")
+                let after = fixture.map.statistics
+                #expect(after.mprotect?.degradedEvents == (before.mprotect?.degradedEvents ?? 0) + 1, "coarsening \(coarsening)")
+                #expect(after.mprotect?.coarsenedBlocks == before.mprotect?.coarsenedBlocks, "a failed coarsening counted")
+                #expect(fixture.map.dirtyRanges() == [0..<fixture.length], "coarsening \(coarsening)")
+                try Self.expectRecovery(fixture, written: [1, 3, 5], "ENOMEM, coarsening \(coarsening)")
+            }
+        }
+    }
+
+    /// A real store whose fault the handler cannot resolve: the store cannot
+    /// proceed, the fault goes to the handler before PmemTrack's (here the
+    /// default action) and the process dies with SIGSEGV, rather than the
+    /// store retrying for ever or landing untracked.
+    @Test("EACCES from the SIGSEGV handler's mprotect: the process dies with SIGSEGV", .tags(.exitTest))
+    func faultPathPermissionDeniedKills() async {
+        await #expect(processExitsWith: .signal(SIGSEGV)) {
+            try FailureInjectionTests.storeWithFailingFaultPath(.permissionDenied, count: 1)
+        }
+    }
+
+    @Test("EINVAL from the SIGSEGV handler's mprotect: the process dies with SIGSEGV", .tags(.exitTest))
+    func faultPathInvalidArgumentKills() async {
+        await #expect(processExitsWith: .signal(SIGSEGV)) {
+            try FailureInjectionTests.storeWithFailingFaultPath(.invalidArgument, count: 1)
+        }
+    }
+
+    @Test("ENOMEM from the SIGSEGV handler's mprotect and from its degrade: the process dies with SIGSEGV",
+          .tags(.exitTest))
+    func faultPathDegradeFailureKills() async {
+        await #expect(processExitsWith: .signal(SIGSEGV)) {
+            try FailureInjectionTests.storeWithFailingFaultPath(.noMemory, count: 2)
+        }
+    }
+
+    /// A store on the mprotect backend whose fault path's mprotect fails
+    /// `count` times with `errno`. Returning is a failure of the exit test.
+    static func storeWithFailingFaultPath(_ errno: Errno, count: UInt32) throws {
+        let fixture = try Fixture(tracking: .mprotect)
+        unlink(fixture.file.path)   // The process dies before deinitializers run: remove the file now.
+        try tracker(fixture).injectFaultPathFailures(errno, count: count)
+        fixture.write([10], value: 0x40)
     }
 
     /// EFAULT, EBADF, and EINVAL from mprotect or madvise can only mean

@@ -6,13 +6,14 @@ import Testing
 
 @Suite("pmemtrack tool")
 struct CommandTests {
-    @Test("sizes parse with binary suffixes; nonsense is refused")
+    /// Sizes the tool refuses are rows of the bad-input table
+    /// (PmemTrackTests/BadInputTests.swift), run through the built tool.
+    @Test("sizes parse with binary suffixes")
     func byteCounts() {
         #expect(ByteCount(argument: "4096")?.bytes == 4096)
         #expect(ByteCount(argument: "256M")?.bytes == 256 << 20)
         #expect(ByteCount(argument: "1GiB")?.bytes == 1 << 30)
         #expect(ByteCount(argument: "64k")?.bytes == 64 << 10)
-        for bad in ["", "M", "-1", "0", "1.5G", "12Q", "99999999999T"] { #expect(ByteCount(argument: bad) == nil, "\(bad)") }
         #expect(ByteCount.format(3 << 29) == "1.5 GiB")
     }
 
@@ -70,7 +71,6 @@ struct CommandTests {
             let choice = report.rows.first { $0.0 == "tracking (automatic)" }?.1 ?? ""
             #expect(choice.hasPrefix("userfaultfd: ") || choice.hasPrefix("mprotect: "), "\(choice)")
         }
-        #expect(throws: ToolError.self) { try SystemReport(path: "/nonexistent/pmemtrack") }
 
         // The whole maps file is counted, not the ~4 KiB that one read gives
         // (at least 45 bytes a line: at most 91 lines). This test process maps
@@ -80,12 +80,11 @@ struct CommandTests {
         #expect(vmas.map { $0 > 91 } == true, "\(vmas as Any)")
     }
 
-    @Test("--tracking picks the backend of workload and growth; automatic by default; nonsense is refused")
+    @Test("--tracking picks the backend of workload and growth; automatic by default")
     func trackingOption() throws {
         #expect(try WorkloadCommand.parse([]).tracking == .automatic)
         #expect(try WorkloadCommand.parse(["--tracking", "mprotect"]).tracking.mode == .mprotect)
         #expect(try GrowthCommand.parse(["--tracking", "userfaultfd"]).tracking.mode == .userfaultfd)
-        #expect(throws: (any Error).self) { try WorkloadCommand.parse(["--tracking", "sometimes"]) }
         let experiment = GrowthExperiment(
             length: 1 << 20, blockSize: 4096, epochs: 2, blocksPerEpoch: 10, seed: 1,
             directory: NSTemporaryDirectory(), tracking: .mprotect)

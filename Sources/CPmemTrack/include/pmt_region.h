@@ -48,6 +48,11 @@ typedef struct pmt_region {
     /// Test-only: run the fault path without the block lock (a broken
     /// protocol, to prove the tests catch it). Never set in production.
     bool mutant_unlocked_fault;
+    /// Test-only (pmt_region_inject_fault_mprotect_failures): how many more
+    /// of the fault path's mprotect calls fail without running, and with
+    /// which errno. Zero in production: one predictable branch per call.
+    _Atomic uint32_t injected_mprotect_failures;
+    _Atomic int injected_mprotect_errno;
     /// Whether the SIGSEGV handler tracks this region's writes (the
     /// mprotect backend). A region of the userfaultfd backend is registered
     /// only so that fork resets its block locks: its write faults are the
@@ -154,6 +159,20 @@ int pmt_handle_write_fault(uintptr_t addr);
 /// pmt_fault_step. Release builds still call it through one predictable
 /// branch on a NULL pointer. Async-signal-safe.
 void pmt_set_fault_hook(pmt_region *region, pmt_fault_hook hook, void *context);
+
+/// Test-only: the next `count` mprotect calls that the fault path makes for
+/// this region fail with `error` instead of running: the block's own, and
+/// those of coarsening and of the degrade that follows an ENOMEM, in that
+/// order (so count 1 with ENOMEM fails the block's call and lets the degrade
+/// run; count 2 fails the degrade too). Count 0 clears it. The system-call
+/// layer's injection (System.withInjectedFailures) cannot reach these calls:
+/// they are made in C, in the signal handler. Release builds keep the check:
+/// one predictable branch on a counter that is zero. Async-signal-safe
+/// (atomics).
+void pmt_region_inject_fault_mprotect_failures(pmt_region *region, int error, uint32_t count);
+/// How many of the failures injected above are still to come.
+/// Async-signal-safe.
+uint32_t pmt_region_injected_fault_mprotect_failures(const pmt_region *region);
 
 #ifdef __cplusplus
 }

@@ -48,13 +48,13 @@ struct CrashCommand: ParsableCommand {
     func validate() throws {
         if let budget, !(budget > 0) { throw ValidationError("--budget must be a positive number of seconds") }
         if let bug, ZooBug(rawValue: bug) == nil {
-            throw ValidationError("unknown bug \"\(bug)\"; pmemtrack crash --list-bugs lists them")
+            throw ValidationError("--bug \(bug): no such seeded bug; pmemtrack crash --list-bugs lists them")
         }
         if let model { _ = try parsedModel(model) }
     }
 
     private func parsedModel(_ text: String) throws -> CrashModel {
-        do { return try CrashModel(parsing: text) } catch { throw ValidationError(error.description) }
+        do { return try CrashModel(parsing: text) } catch { throw ValidationError("--model \(text): \(error.description)") }
     }
 
     func run() throws {

@@ -50,6 +50,8 @@ struct GrowthCommand: ParsableCommand {
 
     func validate() throws {
         if epochs < 1 { throw ValidationError("--epochs must be at least 1") }
+        // Before the division below; the mapping checks the rest of the rule.
+        if blockSize < 1 { throw ValidationError("--block-size must be positive") }
         if blocksPerEpoch < 1 || blocksPerEpoch > size.bytes / blockSize {
             throw ValidationError("--blocks-per-epoch must be between 1 and the mapping's \(size.bytes / blockSize) blocks")
         }

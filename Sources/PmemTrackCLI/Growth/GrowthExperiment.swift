@@ -43,7 +43,13 @@ struct GrowthExperiment {
     ) throws -> (samples: [Sample], isPersistentMemory: Bool, trackingMode: TrackedMapping.TrackingMode?) {
         let path = (directory as NSString).appendingPathComponent("pmemtrack-growth-\(getpid())-\(policy.rawValue)")
         unlink(path)
-        let subject = try policy.subject(path: path, length: length, blockSize: blockSize, tracking: tracking)
+        let subject: any GrowthSubject
+        do {
+            subject = try policy.subject(path: path, length: length, blockSize: blockSize, tracking: tracking)
+        } catch {
+            // The path names the directory, which the error alone does not.
+            throw ToolError("cannot map \(path): \(error)")
+        }
         // The file is only scratch space; unlinked, it goes when unmapped.
         unlink(path)
         defer { subject.close() }

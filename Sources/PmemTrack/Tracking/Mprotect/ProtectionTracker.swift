@@ -128,7 +128,22 @@ final class ProtectionTracker: WriteTracker, @unchecked Sendable {
             coarsenedBlocks: pmt_region_coarsened_blocks(region)))
     }
 
-    // MARK: Test hook
+    // MARK: Test hooks
+
+    #if DEBUG
+    /// Makes the next `count` mprotect calls of this mapping's fault path
+    /// (in the C signal handler, out of reach of
+    /// ``System/withInjectedFailures(_:_:)``) fail with `errno`; 0 clears it.
+    /// The block's own call comes first, then the degrade's after an ENOMEM.
+    /// Debug builds only.
+    func injectFaultPathFailures(_ errno: Errno, count: UInt32) {
+        pmt_region_inject_fault_mprotect_failures(region, errno.rawValue, count)
+    }
+
+    /// How many of the failures injected by ``injectFaultPathFailures(_:count:)``
+    /// are still to come.
+    var pendingFaultPathFailures: UInt32 { pmt_region_injected_fault_mprotect_failures(region) }
+    #endif
 
     private final class HookBox {
         let hook: TrackerHook
