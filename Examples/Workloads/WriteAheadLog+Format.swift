@@ -48,10 +48,18 @@ extension WriteAheadLog {
         }
     }
 
+    /// The CRC-32C of a record: its LSN, epoch, length and payload.
+    static func checksum(lsn: UInt64, epoch: UInt64, payload: UnsafeRawBufferPointer, flaw: Flaw?) -> UInt32 {
+        let crc = CRC32C.checksum(of: (lsn, epoch, UInt32(payload.count)))
+        if flaw == .checksumSkipsPayload { return crc }  // Flaw: the payload is not covered.
+        return CRC32C.checksum(payload, continuing: crc)
+    }
+
     /// Writes `header` into the slot its sequence number selects and syncs
     /// that slot alone.
-    static func write(_ header: Header, to mapping: TrackedMapping) throws(Error) {
-        let slot = slotOffsets[Int(header.sequence % 2)]
+    static func write(_ header: Header, to mapping: TrackedMapping, flaw: Flaw?) throws(Error) {
+        // Flaw: always the first slot, over the header it replaces.
+        let slot = slotOffsets[flaw == .headerAlwaysInFirstSlot ? 0 : Int(header.sequence % 2)]
         let bytes = mapping.bytes
         bytes.storeBytes(of: magic, toByteOffset: slot, as: UInt64.self)
         bytes.storeBytes(of: header.sequence, toByteOffset: slot + 8, as: UInt64.self)
@@ -59,13 +67,16 @@ extension WriteAheadLog {
         bytes.storeBytes(of: header.headOffset, toByteOffset: slot + 24, as: UInt64.self)
         bytes.storeBytes(of: header.headLSN, toByteOffset: slot + 32, as: UInt64.self)
         bytes.storeBytes(of: header.checksum, toByteOffset: slot + 40, as: UInt32.self)
+        if flaw == .headerNeverSynced { return }  // Flaw: nothing makes the header durable.
         do { try mapping.sync(offset: slot, length: 48) } catch { throw .storage(error) }
     }
 
     /// Reads records forward from `offset`, expecting LSNs from `lsn` on and
     /// `epoch`; stops at the first that is cut off, out of sequence, of
     /// another epoch or fails its checksum.
-    static func scan(_ bytes: UnsafeMutableRawBufferPointer, from offset: Int, lsn: UInt64, epoch: UInt64) -> (end: Int, records: Int) {
+    static func scan(
+        _ bytes: UnsafeMutableRawBufferPointer, from offset: Int, lsn: UInt64, epoch: UInt64, flaw: Flaw?
+    ) -> (end: Int, records: Int) {
         var offset = offset
         var expected = lsn
         while offset + recordHeaderSize <= bytes.count {
@@ -76,7 +87,7 @@ extension WriteAheadLog {
                   bytes.load(fromByteOffset: offset + 16, as: UInt64.self) == epoch
             else { break }
             let payload = UnsafeRawBufferPointer(rebasing: bytes[(offset + recordHeaderSize)..<(offset + recordHeaderSize + length)])
-            let crc = CRC32C.checksum(payload, continuing: CRC32C.checksum(of: (expected, epoch, UInt32(length))))
+            let crc = checksum(lsn: expected, epoch: epoch, payload: payload, flaw: flaw)
             guard crc == bytes.load(fromByteOffset: offset + 4, as: UInt32.self) else { break }
             offset = end
             expected += 1

@@ -34,6 +34,11 @@ import PmemTrack
 /// the next append overwrites it. Truncating everything rewinds to block 1
 /// under a new epoch, so records of the old epoch left there never count.
 ///
+/// ## Seeded bugs
+/// `init(mapping:flaw:)` with a ``Flaw`` makes one decision of the log
+/// wrong, for crash tests that must catch it (the crash lab's bug zoo).
+/// Without one, the log is the one described above.
+///
 /// Not thread-safe: one writer at a time.
 public final class WriteAheadLog {
     /// Why an operation on the log failed. The log is unchanged after each.
@@ -76,16 +81,28 @@ public final class WriteAheadLog {
     public private(set) var committedLSN: UInt64
     /// Records found intact when the log was opened.
     public let recoveredRecords: Int
+    /// The seeded bug this log runs with; nil for the correct log.
+    public let flaw: Flaw?
 
     private var header: Header
     private let dataStart: Int
     private var tail: Int
     private var committedTail: Int
+    /// Where the last record appended starts (``Flaw/commitSyncsLastRecordOnly``).
+    private var lastRecord = 0
+    /// Bytes committed but not yet synced (``Flaw/commitReturnsBeforeSync``).
+    private var unsynced = 0..<0
 
     /// Opens the log in `mapping`, recovering the records there, or starts a
     /// new log if the header block is all zeros (a new file).
-    public init(mapping: TrackedMapping) throws(Error) {
+    ///
+    /// - Parameters:
+    ///   - mapping: The log's mapping; the log uses all of it.
+    ///   - flaw: A seeded bug, for crash tests; nil (the default) for the
+    ///     correct log.
+    public init(mapping: TrackedMapping, flaw: Flaw? = nil) throws(Error) {
         self.mapping = mapping
+        self.flaw = flaw
         dataStart = max(mapping.blockSize, 4096)
         guard mapping.bytes.count >= dataStart + Self.recordHeaderSize + 8 else {
             throw .mappingTooSmall(mapping.bytes.count)
@@ -98,11 +115,11 @@ public final class WriteAheadLog {
             // crash (found by the crash lab with 8-byte tearing): no record
             // can have been committed before that header was durable.
             header = initial
-            try Self.write(header, to: mapping)
+            try Self.write(header, to: mapping, flaw: flaw)
         } else {
             throw .corruptHeader
         }
-        let scan = Self.scan(mapping.bytes, from: Int(header.headOffset), lsn: header.headLSN, epoch: header.epoch)
+        let scan = Self.scan(mapping.bytes, from: Int(header.headOffset), lsn: header.headLSN, epoch: header.epoch, flaw: flaw)
         firstLSN = header.headLSN
         nextLSN = header.headLSN + UInt64(scan.records)
         committedLSN = nextLSN
@@ -121,8 +138,7 @@ public final class WriteAheadLog {
         let bytes = mapping.bytes
         let lsn = nextLSN
         let length = UInt32(payload.count)
-        var crc = CRC32C.checksum(of: (lsn, header.epoch, length))
-        crc = CRC32C.checksum(payload, continuing: crc)
+        let crc = Self.checksum(lsn: lsn, epoch: header.epoch, payload: payload, flaw: flaw)
         // Plain stores into the mapping; the first store to each clean block
         // faults once and PmemTrack marks that block dirty.
         if let source = payload.baseAddress, payload.count > 0 {
@@ -132,6 +148,7 @@ public final class WriteAheadLog {
         bytes.storeBytes(of: crc, toByteOffset: tail + 4, as: UInt32.self)
         bytes.storeBytes(of: lsn, toByteOffset: tail + 8, as: UInt64.self)
         bytes.storeBytes(of: header.epoch, toByteOffset: tail + 16, as: UInt64.self)
+        lastRecord = tail
         tail += size
         nextLSN += 1
         return lsn
@@ -148,8 +165,22 @@ public final class WriteAheadLog {
     /// appended since the last commit.
     public func commit() throws(Error) {
         guard tail > committedTail else { return }
+        // The bytes appended since the last commit.
+        var range = committedTail..<tail
+        switch flaw {
+        case .commitSyncsLastRecordOnly?:
+            range = lastRecord..<tail  // Flaw: the rest of the group is left out.
+        case .commitSyncRoundsDown?:
+            // Flaw: whole blocks, their number rounded down instead of up.
+            let start = committedTail / mapping.blockSize * mapping.blockSize
+            range = start..<(start + (tail - start) / mapping.blockSize * mapping.blockSize)
+        case .commitReturnsBeforeSync?:
+            swap(&range, &unsynced)  // Flaw: syncs the previous commit's bytes; these wait for the next.
+        default:
+            break
+        }
         do {
-            try mapping.sync(offset: committedTail, length: tail - committedTail)
+            try mapping.sync(offset: range.lowerBound, length: range.count)
         } catch {
             // The records stay appended and uncommitted; a later commit
             // retries, since PmemTrack keeps their blocks dirty.
@@ -179,7 +210,7 @@ public final class WriteAheadLog {
         next.headLSN = lsn
         // The new header is durable before anything else changes, so a
         // crash leaves either the old log or the truncated one.
-        try Self.write(next, to: mapping)
+        try Self.write(next, to: mapping, flaw: flaw)
         header = next
         firstLSN = lsn
         if lsn == nextLSN { tail = dataStart; committedTail = dataStart }
