@@ -71,9 +71,10 @@ public enum ZooBug: String, CaseIterable, Sendable, CustomStringConvertible {
             return [.adr, .pageCache()]
         case .commitWordStraddles: return [.adrTornWords, .pageCache(sector: 512)]
         case .inPlaceMultiWordUpdate: return [.adr, .eadr, .pageCache()]
-        // The log's header slot is 48 bytes inside one sector and one line:
-        // only 8-byte tearing can tear it.
-        case .headerSlotsDoNotAlternate: return [.adrTornWords]
+        // Each of the log's header slots straddles a sector boundary, and so
+        // a line boundary: sectors, lines and words can all tear it. Whole
+        // pages cannot (both slots are in page 0).
+        case .headerSlotsDoNotAlternate: return [.adr, .adrTornWords, .pageCache(sector: 512)]
         case .checksumMissesField: return [.adr, .pageCache()]
         }
     }

@@ -22,9 +22,10 @@ extension WriteAheadLog {
         /// its first byte, and rounds their number down: one block short,
         /// unless the bytes end on a block boundary.
         case commitSyncRoundsDown
-        /// Every header update overwrites the slot at offset 0 instead of the
-        /// slot the last update did not use: a torn update leaves no valid
-        /// header.
+        /// Every header update overwrites the first slot instead of the slot
+        /// the last update did not use: an update torn at the sector or line
+        /// boundary the slot straddles, or between two of its words, leaves
+        /// no valid header.
         case headerAlwaysInFirstSlot
         /// A record's CRC-32C covers its LSN, epoch and length but not its
         /// payload, which recovery returns all the same.

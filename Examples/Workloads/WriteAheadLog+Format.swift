@@ -31,20 +31,25 @@ extension WriteAheadLog {
             return header
         }
 
-        /// Whether slot 0 holds part of this header's words and zeros
-        /// elsewhere, and slot 1 is blank: the first header write of a new
-        /// log, torn by a crash. A foreign file's bytes do not match.
+        /// Whether the first slot holds part of this header's words and
+        /// zeros elsewhere, and the second is blank: the first header write
+        /// of a new log, torn by a crash. A foreign file's bytes do not match.
         func isTornCopy(in bytes: UnsafeMutableRawBufferPointer) -> Bool {
             let words: [UInt64] = [WriteAheadLog.magic, sequence, epoch, headOffset, headLSN, UInt64(checksum)]
-            let slot1Blank = (0..<6).allSatisfy { bytes.load(fromByteOffset: WriteAheadLog.slotOffsets[1] + 8 * $0, as: UInt64.self) == 0 }
-            return slot1Blank && words.indices.allSatisfy { i in
-                let stored = bytes.load(fromByteOffset: 8 * i, as: UInt64.self)
+            let first = WriteAheadLog.slotOffsets[0]
+            return Self.isBlank(bytes, slot: WriteAheadLog.slotOffsets[1]) && words.indices.allSatisfy { i in
+                let stored = bytes.load(fromByteOffset: first + 8 * i, as: UInt64.self)
                 return stored == 0 || stored == words[i]
             }
         }
 
         static func slotsAreBlank(in bytes: UnsafeMutableRawBufferPointer) -> Bool {
-            WriteAheadLog.slotOffsets.allSatisfy { slot in (0..<6).allSatisfy { bytes.load(fromByteOffset: slot + 8 * $0, as: UInt64.self) == 0 } }
+            WriteAheadLog.slotOffsets.allSatisfy { isBlank(bytes, slot: $0) }
+        }
+
+        /// Whether every word of the slot at `slot` is zero.
+        static func isBlank(_ bytes: UnsafeMutableRawBufferPointer, slot: Int) -> Bool {
+            stride(from: slot, to: slot + WriteAheadLog.slotSize, by: 8).allSatisfy { bytes.load(fromByteOffset: $0, as: UInt64.self) == 0 }
         }
     }
 
@@ -68,7 +73,7 @@ extension WriteAheadLog {
         bytes.storeBytes(of: header.headLSN, toByteOffset: slot + 32, as: UInt64.self)
         bytes.storeBytes(of: header.checksum, toByteOffset: slot + 40, as: UInt32.self)
         if flaw == .headerNeverSynced { return }  // Flaw: nothing makes the header durable.
-        do { try mapping.sync(offset: slot, length: 48) } catch { throw .storage(error) }
+        do { try mapping.sync(offset: slot, length: slotSize) } catch { throw .storage(error) }
     }
 
     /// Reads records forward from `offset`, expecting LSNs from `lsn` on and

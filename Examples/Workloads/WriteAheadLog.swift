@@ -12,10 +12,19 @@ import PmemTrack
 /// ```
 ///
 /// ## Layout
-/// Block 0 holds two header slots, 2 KiB apart so that a torn sector can
-/// spoil at most one. Each slot has a sequence number and a checksum;
-/// updates go to the slot the last one did not use, so a crash during an
-/// update leaves the other intact. Records start at block 1:
+/// Block 0 holds two 48-byte header slots, at offsets 488 and 2536. Each
+/// slot has a sequence number and a checksum; updates go to the slot the
+/// last one did not use, so a crash during an update leaves the other
+/// intact. The slots are 2 KiB apart, so no sector or line holds parts of
+/// both.
+///
+/// Each slot straddles a 512-byte sector boundary, and so a 64-byte line
+/// boundary, on purpose: the log relies on the atomicity of nothing larger
+/// than an aligned 8-byte word. Persistent memory promises no more, and not
+/// every device writes a 512-byte sector atomically. The alternating slots
+/// are what make a torn header update survivable. (A slot inside one sector
+/// and one line would let a crash test that tears sectors or lines, but not
+/// words, miss a header updated in place.) Records start at block 1:
 ///
 ///     length: UInt32 · crc: UInt32 · lsn: UInt64 · epoch: UInt64 · payload · padding to 8
 ///
@@ -69,7 +78,11 @@ public final class WriteAheadLog {
 
     static let magic: UInt64 = 0x3130_4C41_5754_4D50  // "PMTWAL01"
     static let recordHeaderSize = 24
-    static let slotOffsets = [0, 2048]
+    /// Where the two header slots start: each straddles a sector boundary
+    /// (see Layout above).
+    static let slotOffsets = [488, 2536]
+    /// Bytes a header slot occupies: five words and a 32-bit checksum, padded.
+    static let slotSize = 48
 
     /// The mapping the log lives in. The caller owns it and closes it.
     public let mapping: TrackedMapping
@@ -94,7 +107,8 @@ public final class WriteAheadLog {
     private var unsynced = 0..<0
 
     /// Opens the log in `mapping`, recovering the records there, or starts a
-    /// new log if the header block is all zeros (a new file).
+    /// new log if both header slots are all zeros (a new file), or hold the
+    /// first header write torn by a crash.
     ///
     /// - Parameters:
     ///   - mapping: The log's mapping; the log uses all of it.

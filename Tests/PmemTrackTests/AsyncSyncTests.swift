@@ -73,7 +73,7 @@ final class FlushGate: Flusher, @unchecked Sendable {
         let files = (0..<16).map { _ in TemporaryFile() }
         let maps = try files.map { try Self.mapping($0, flusher: flusher) }
         for map in maps { map.bytes[100] = 1 }
-        let syncs = maps.map { map in Task { try await map.sync() } }
+        let syncs = maps.map { map in Task(priority: .high) { try await map.sync() } }
         // Every sync is now blocked in its flush, on PmemTrack's threads.
         let arrived = await onOwnThread { flusher.waitForArrivals(16) }
         try #require(arrived, "timed out waiting for 16 syncs to reach the flush gate")
@@ -105,7 +105,7 @@ final class FlushGate: Flusher, @unchecked Sendable {
         let file = TemporaryFile()
         let map = try Self.mapping(file, flusher: MsyncFlusher())
         map.bytes[5] = 1
-        let task = Task {
+        let task = Task(priority: .high) {
             withUnsafeCurrentTask { $0?.cancel() }
             try await map.sync()
         }
@@ -130,7 +130,7 @@ final class FlushGate: Flusher, @unchecked Sendable {
         let file = TemporaryFile()
         let map = try Self.mapping(file, flusher: flusher)
         map.bytes[5] = 1
-        let task = Task { try await map.sync(offset: 0, length: 1) }
+        let task = Task(priority: .high) { try await map.sync(offset: 0, length: 1) }
         let arrived = await onOwnThread { flusher.waitForArrivals(1) }
         try #require(arrived, "timed out waiting for the sync to reach the flush gate")
         task.cancel()

@@ -1,4 +1,4 @@
-import ExampleWorkloads
+@testable import ExampleWorkloads
 import Foundation
 import PmemTrack
 import Testing
@@ -117,22 +117,30 @@ struct WriteAheadLogTests {
         #expect(throws: WriteAheadLog.Error.full(needed: 40_024, free: log.freeBytes)) { try log.append(big) }
         #expect(log.nextLSN == 2)
 
+        // A foreign file: its first block is not zeros and holds no log header.
         let other = try ScratchMapping(length: 64 << 10)
-        other.map.bytes.storeBytes(of: 0xDEAD_BEEF, toByteOffset: 0, as: UInt64.self)
+        for offset in stride(from: 0, to: 4096, by: 8) { other.map.bytes.storeBytes(of: 0xDEAD_BEEF, toByteOffset: offset, as: UInt64.self) }
         #expect(throws: WriteAheadLog.Error.corruptHeader) { try WriteAheadLog(mapping: other.map) }
-        #expect(other.map.bytes.load(as: UInt64.self) == 0xDEAD_BEEF)
+        #expect(stride(from: 0, to: 4096, by: 8).allSatisfy { other.map.bytes.load(fromByteOffset: $0, as: UInt64.self) == 0xDEAD_BEEF })
     }
 
-    @Test("one damaged header slot: the other one is used")
-    func headerSlots() throws {
+    @Test("one damaged header slot: the other one is used", arguments: [8, 30])
+    func headerSlots(damagedByte: Int) throws {
+        // Each slot straddles a sector boundary (and so a line boundary):
+        // a model that tears sectors or lines can tear a header update.
+        for slot in WriteAheadLog.slotOffsets {
+            #expect(slot / 512 != (slot + WriteAheadLog.slotSize - 1) / 512, "slot at \(slot) inside one sector")
+        }
         let scratch = try ScratchMapping()
         let log = try WriteAheadLog(mapping: scratch.map)
         for lsn in 1...5 as ClosedRange<UInt64> { try log.append(Self.payload(lsn)) }
         try log.commit()
-        try log.truncate(before: 3)  // header sequence 1, in the slot at 2048
-        scratch.map.bytes[2048 + 30] ^= 0x01
+        try log.truncate(before: 3)  // header sequence 1, in the second slot
+        // A byte of the sequence number, before the slot's sector boundary,
+        // or of the head offset, after it.
+        scratch.map.bytes[WriteAheadLog.slotOffsets[1] + damagedByte] ^= 0x01
         try scratch.map.sync()
-        // The slot at 0 (sequence 0, head at LSN 1) is the newest valid one.
+        // The first slot (sequence 0, head at LSN 1) is the newest valid one.
         let reopened = try WriteAheadLog(mapping: try scratch.reopen())
         #expect(reopened.firstLSN == 1 && reopened.recoveredRecords == 5)
     }

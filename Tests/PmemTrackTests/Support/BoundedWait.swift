@@ -88,7 +88,7 @@ func outcome<T: Sendable>(
     let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, any Error>?, Never>) in
         let once = ResumeOnce(continuation)
         let watchdog = Watchdog(after: timeout) { once.resume(with: nil) }
-        Task {
+        Task(priority: .high) {
             let result = await task.result
             watchdog.disarm()
             once.resume(with: result)
