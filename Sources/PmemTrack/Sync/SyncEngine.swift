@@ -193,7 +193,9 @@ struct SyncEngine: Sendable {
                     tally.lap(.writeProtecting)
                     flush(&claimed, &tally)
                     tally.lap(.flushing)
-                    if let error = complete(CollectionOfOne(claimed), &tally), firstError == nil { firstError = error }
+                    if let error = complete(CollectionOfOne(claimed), &tally, handingBack: handBackToWrite), firstError == nil {
+                        firstError = error
+                    }
                     tally.lap(.draining)
                 }
                 position = piece.upperBound
@@ -260,46 +262,32 @@ struct SyncEngine: Sendable {
         guard index.firstRun(with: .dirty, in: blocks) == nil else { return reported }
         tally.lap(.collecting)
         var unflushed: [Range<UInt64>] = []
+        var batch: [PendingPiece] = []
+        var bytes = 0
         // As in the walk: a first run alone where a drain alone is cheap.
         var runsPerDrain = flusher.drainsFirstRunAlone ? 1 : flusher.runsPerDrain
-        var start = reported.startIndex
-        while start < reported.endIndex {
-            var end = start
-            var bytes = 0
-            var failedFlushes: [(run: Int, errno: Errno)] = []
-            while end < reported.endIndex && end - start < runsPerDrain && bytes < flusher.bytesPerDrain {
-                let run = flushRun(reported[end])
-                if case .failure(let errno) = flushResult(run) { failedFlushes.append((end, errno)) }
-                tally.flushCalls += 1
-                bytes += run.bytes.count
-                end += 1
-            }
+        func drainBatch() {
             tally.lap(.flushing)
-            let drained = flusher.drain(after: reported[start..<end].lazy.map(flushRun))
-            tally.drains += 1
-            for i in start..<end {
-                let run = reported[i]
-                var outcome = drained
-                if let failed = failedFlushes.first(where: { $0.run == i }) { outcome = .failure(failed.errno) }
-                let bytes = flushRun(run).range
-                switch outcome {
-                case .success:
-                    tally.blocksFlushed += UInt64(run.count)
-                    tally.bytesFlushed += UInt64(bytes.count)
-                    pause(.flushed(run))
-                case .failure(let errno):
-                    // The kernel's written bit is gone: DIRTY is now the
-                    // only record of these stores.
-                    tally.flushFailures += 1
-                    unflushed.append(run)
-                    failures.record(errno, range: bytes)
-                    if firstError == nil { firstError = .flushFailed(errno, range: bytes) }
-                }
+            // A run that is not durable goes back to the tracker, to be
+            // published DIRTY: the kernel's written bit is gone, so DIRTY is
+            // now the only record of its stores.
+            if let error = complete(batch, &tally, handingBack: { unflushed.append($0) }), firstError == nil {
+                firstError = error
             }
             tally.lap(.draining)
-            start = end
+            batch.removeAll(keepingCapacity: true)
+            bytes = 0
             runsPerDrain = flusher.runsPerDrain
         }
+        for run in reported {
+            // Not in the index, so never cleaned: `cleans` is false.
+            var piece = PendingPiece(blocks: run, run: flushRun(run), cleans: false, flushError: nil)
+            flush(&piece, &tally)
+            batch.append(piece)
+            bytes += piece.bytes.count
+            if batch.count >= runsPerDrain || bytes >= flusher.bytesPerDrain { drainBatch() }
+        }
+        if !batch.isEmpty { drainBatch() }
         return unflushed
     }
 
@@ -326,7 +314,7 @@ struct SyncEngine: Sendable {
         tally.lap(.writeProtecting)
         for i in batch.pending.indices { flush(&batch.pending[i], &tally) }
         tally.lap(.flushing)
-        let error = complete(batch.pending, &tally)
+        let error = complete(batch.pending, &tally, handingBack: handBackToWrite)
         batch.pending.removeAll(keepingCapacity: true)
         batch.bytes = 0
         for run in batch.held { release(run) }
@@ -340,8 +328,11 @@ struct SyncEngine: Sendable {
         var blocks: Range<UInt64>
         var run: FlushRun
         var bytes: Range<Int> { run.range }
-        /// Whether it was write-protected; only then may it become clean.
-        var protected: Bool
+        /// Whether the drain makes it clean: only a piece of the walk that it
+        /// write-protected under its locks (not a pinned one, not one whose
+        /// protect failed, not one of step 0's write-back, which is not in
+        /// the index).
+        var cleans: Bool
         /// The flush's own failure, if it failed before any drain.
         var flushError: Errno?
     }
@@ -370,11 +361,12 @@ struct SyncEngine: Sendable {
         }
 
         pause(.protected(run))
-        return PendingPiece(blocks: run, run: flushRun(run), protected: protected, flushError: nil)
+        return PendingPiece(blocks: run, run: flushRun(run), cleans: protected, flushError: nil)
     }
 
-    /// Step 2.4 for a claimed piece, its locks still held: start its
-    /// write-back. Durable only after the drain in `complete`.
+    /// Step 2.4 for a claimed piece, its locks still held (or a piece of
+    /// step 0's write-back, under the collect lock): start its write-back.
+    /// Durable only after the drain in `complete`.
     private func flush(_ piece: inout PendingPiece, _ tally: inout SyncTally) {
         tally.flushCalls += 1
         if case .failure(let errno) = flushResult(piece.run) { piece.flushError = errno }
@@ -385,6 +377,13 @@ struct SyncEngine: Sendable {
         mutant == .cleanWithoutFlush ? .success(()) : flusher.flush(run)
     }
 
+    /// A walk's piece whose flush failed, its locks still held: TOWRITE is
+    /// set again, so that a sync waiting on these locks flushes the run
+    /// itself rather than succeed.
+    private func handBackToWrite(_ blocks: Range<UInt64>) {
+        index.set(.toWrite, blocks)
+    }
+
     /// The bytes of `run`, cut at the mapping's end.
     func flushRun(_ run: Range<UInt64>) -> FlushRun {
         let start = Int(run.lowerBound) << blockShift
@@ -392,10 +391,15 @@ struct SyncEngine: Sendable {
         return FlushRun(offset: start, bytes: UnsafeRawBufferPointer(start: base + start, count: end - start))
     }
 
-    /// Step 2.4's drain and step 2.5 for pieces whose locks are held: one
-    /// drain covers them all. Returns the first failure.
+    /// Step 2.4's drain and step 2.5 for pieces whose locks are held (or,
+    /// for step 0's write-back, under the collect lock): one drain covers
+    /// them all. Returns the first failure.
+    ///
+    /// A piece that is not durable goes to `handBack`: the walk's pieces get
+    /// their TOWRITE back (``handBackToWrite(_:)``); step 0's write-back
+    /// returns them to the tracker, to be published DIRTY.
     private func complete<Pieces: Collection<PendingPiece>>(
-        _ pieces: Pieces, _ tally: inout SyncTally
+        _ pieces: Pieces, _ tally: inout SyncTally, handingBack handBack: (Range<UInt64>) -> Void
     ) -> PmemTrackError? {
         guard !pieces.isEmpty else { return nil }
         let drained = flusher.drain(after: pieces.lazy.map(\.run))
@@ -411,12 +415,11 @@ struct SyncEngine: Sendable {
                 tally.blocksFlushed += UInt64(piece.blocks.count)
                 tally.bytesFlushed += UInt64(piece.bytes.count)
                 pause(.flushed(piece.blocks))
-                if piece.protected { cleaned += 1 }
+                if piece.cleans { cleaned += 1 }
             case .failure(let errno):
-                // Nothing is cleared. Hand TOWRITE back so that a sync waiting
-                // on these locks flushes the run itself rather than succeed.
+                // Nothing is cleared.
                 tally.flushFailures += 1
-                index.set(.toWrite, piece.blocks)
+                handBack(piece.blocks)
                 failures.record(errno, range: piece.bytes)
                 if firstError == nil { firstError = .flushFailed(errno, range: piece.bytes) }
             }
@@ -433,7 +436,7 @@ struct SyncEngine: Sendable {
         // this for userfaultfd; its mutant I publishes unlocked. The clears
         // share one summary-clear window: nothing in it waits.
         index.clearingBatch { clear in
-            for piece in pieces where piece.protected && piece.flushError == nil && drainSucceeded {
+            for piece in pieces where piece.cleans && piece.flushError == nil && drainSucceeded {
                 clear(.dirty, piece.blocks)
                 clear(.toWrite, piece.blocks)
             }
